@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	v1 "k8s.io/api/core/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	batchinformers "k8s.io/client-go/informers/batch/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	clientworkqueue "k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/kjob-dev/kjob/informers"
+)
+
+// QueueFactory builds a rate-limited queue of keys. It is a seam so tests and
+// benchmarks can run the controller on either the project's queue or
+// client-go's; see the workqueue package.
+type QueueFactory func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string]
+
+// Config is everything the controller needs from outside. Only Client and the
+// two informers are required.
+type Config struct {
+	Client      kubernetes.Interface
+	JobInformer batchinformers.JobInformer
+	PodInformer coreinformers.PodInformer
+
+	// Clock drives every timer and timestamp: the simulator passes a virtual one.
+	Clock clock.WithTicker
+	// Recorder receives Events; nil records them into the API through Client.
+	Recorder record.EventRecorder
+	// PodControl makes the pod writes; nil uses RealPodControl.
+	PodControl PodControl
+	// NewQueue builds the work queues; nil uses client-go's queue.
+	NewQueue QueueFactory
+	// Manages decides which Jobs are this controller's; nil means
+	// ManagesBuiltIn, the rule of kube-controller-manager's controller.
+	Manages func(*batchv1.Job) bool
+}
+
+// Controller reconciles Jobs. Create it with New and start it with Run.
+type Controller struct {
+	client     kubernetes.Interface
+	podControl PodControl
+	recorder   record.EventRecorder
+	clock      clock.WithTicker
+	manages    func(*batchv1.Job) bool
+
+	jobLister  batchlisters.JobLister
+	podIndexer cache.Indexer
+	jobsSynced cache.InformerSynced
+	podsSynced cache.InformerSynced
+
+	// queue holds "namespace/name" keys of Jobs to sync. The queue promises
+	// that one key is never synced by two workers at once, which is what lets
+	// syncJob read-modify-write a Job without locks.
+	queue clientworkqueue.TypedRateLimitingInterface[string]
+	// orphanQueue holds "namespace/name" keys of pods that carry the tracking
+	// finalizer but no longer have a live Job to count them.
+	orphanQueue clientworkqueue.TypedRateLimitingInterface[string]
+
+	expectations      *expectations
+	finalizerRemovals *finalizerRemovals
+	backoff           *backoffStore
+	// finishedJobs: UIDs of Jobs this controller has just marked finished
+	// whose new status the cache does not show yet.
+	finishedJobs *uidSet
+
+	// busy counts keys being processed right now; with the queue lengths it
+	// tells the simulator when the controller has nothing left to do.
+	busy atomic.Int64
+}
+
+// ManagesBuiltIn is kube-controller-manager's rule: a Job with no managedBy,
+// or the reserved value, belongs to the built-in controller.
+func ManagesBuiltIn(job *batchv1.Job) bool {
+	return job.Spec.ManagedBy == nil || *job.Spec.ManagedBy == BuiltInControllerName
+}
+
+// New wires a controller to its informers. It registers event handlers, so
+// call it before the informers start.
+func New(ctx context.Context, cfg Config) (*Controller, error) {
+	if cfg.Client == nil || cfg.JobInformer == nil || cfg.PodInformer == nil {
+		return nil, fmt.Errorf("controller.New: Client, JobInformer and PodInformer are required")
+	}
+	c := &Controller{
+		client:     cfg.Client,
+		podControl: cfg.PodControl,
+		recorder:   cfg.Recorder,
+		clock:      cfg.Clock,
+		manages:    cfg.Manages,
+		jobLister:  cfg.JobInformer.Lister(),
+		podIndexer: cfg.PodInformer.Informer().GetIndexer(),
+		jobsSynced: cfg.JobInformer.Informer().HasSynced,
+		podsSynced: cfg.PodInformer.Informer().HasSynced,
+
+		finalizerRemovals: newFinalizerRemovals(),
+		backoff:           newBackoffStore(),
+		finishedJobs:      newUIDSet(),
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	if c.manages == nil {
+		c.manages = ManagesBuiltIn
+	}
+	if c.recorder == nil {
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartStructuredLogging(3)
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
+		c.recorder = broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
+	}
+	if c.podControl == nil {
+		c.podControl = RealPodControl{Client: cfg.Client, Recorder: c.recorder}
+	}
+	newQueue := cfg.NewQueue
+	if newQueue == nil {
+		newQueue = clientGoQueue
+	}
+	c.queue = newQueue("job", c.clock)
+	c.orphanQueue = newQueue("job_orphan_pod", c.clock)
+	c.expectations = newExpectations(c.clock)
+
+	if err := informers.AddPodIndexers(cfg.PodInformer.Informer()); err != nil {
+		return nil, fmt.Errorf("adding pod index: %w", err)
+	}
+	if err := c.registerHandlers(ctx, cfg.JobInformer.Informer(), cfg.PodInformer.Informer()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// clientGoQueue is the default QueueFactory: client-go's queue with the Job
+// controller's per-key backoff of 1 s doubling to 1 min.
+func clientGoQueue(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
+	return clientworkqueue.NewTypedRateLimitingQueueWithConfig(
+		clientworkqueue.NewTypedItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
+		clientworkqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: clk})
+}
+
+// Run waits for the caches, then runs workers until ctx ends. Each worker
+// serves both queues, so a Job sync and an orphan clean-up never wait for
+// each other's worker pool.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	defer c.orphanQueue.ShutDown()
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting job controller", "workers", workers)
+	defer logger.Info("Shutting down job controller")
+
+	if !cache.WaitForNamedCacheSync("job", ctx.Done(), c.jobsSynced, c.podsSynced) {
+		return
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.queue, c.syncJob) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.orphanQueue, c.syncOrphanPod) }, time.Second)
+	}
+	<-ctx.Done()
+}
+
+// Idle reports whether no key is queued or being synced. Keys waiting on a
+// timer (AddAfter) are not counted: they belong to the clock.
+func (c *Controller) Idle() bool {
+	return c.queue.Len() == 0 && c.orphanQueue.Len() == 0 && c.busy.Load() == 0
+}
+
+func (c *Controller) drain(ctx context.Context, q clientworkqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
+	for c.processNext(ctx, q, sync) {
+	}
+}
+
+// processNext is the heart of every controller: take a key, sync it, and tell
+// the queue how it went. Forget resets the key's backoff after a success;
+// AddRateLimited retries it later after an error.
+func (c *Controller) processNext(ctx context.Context, q clientworkqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
+	key, shutdown := q.Get()
+	if shutdown {
+		return false
+	}
+	c.busy.Add(1)
+	defer c.busy.Add(-1)
+	defer q.Done(key)
+
+	if err := sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed, will retry", "key", key)
+		q.AddRateLimited(key)
+		return true
+	}
+	q.Forget(key)
+	return true
+}
