@@ -35,7 +35,10 @@ func (c *Controller) registerHandlers(ctx context.Context, jobs, pods cache.Shar
 	return err
 }
 
-func keyOf(obj interface{ GetNamespace() string; GetName() string }) string {
+func keyOf(obj interface {
+	GetNamespace() string
+	GetName() string
+}) string {
 	return obj.GetNamespace() + "/" + obj.GetName()
 }
 

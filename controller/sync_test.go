@@ -95,8 +95,8 @@ func TestSyncJob(t *testing.T) {
 			replacement: batchv1.Failed, pods: pods{terminating: 2},
 			wantTerminating: 2, wantStartTime: true},
 		{name: "job finish", parallelism: 2, completions: ptr.To[int32](5), backoffLimit: 6,
-			pods:          pods{succeeded: 5},
-			wantPatches:   5, wantSucceeded: 5, wantStartTime: true,
+			pods:        pods{succeeded: 5},
+			wantPatches: 5, wantSucceeded: 5, wantStartTime: true,
 			wantConditions: []string{"SuccessCriteriaMet=True:CompletionsReached", "Complete=True:CompletionsReached"}},
 		{name: "WQ job finishing", parallelism: 2, backoffLimit: 6,
 			pods:        pods{running: 1, succeeded: 1},
@@ -260,4 +260,3 @@ func TestSyncJob(t *testing.T) {
 		})
 	}
 }
-
