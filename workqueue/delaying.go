@@ -1,6 +1,7 @@
 package workqueue
 
 import (
+	"math"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -11,18 +12,24 @@ import (
 // earlier of the two due times wins: a retry is never pushed further away by
 // a second request, and the item is added only once. Ignored after shutdown.
 func (q *queue[T]) AddAfter(item T, delay time.Duration) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.shuttingDown {
+	if delay <= 0 {
+		q.mu.Lock()
+		if !q.shuttingDown {
+			q.metrics.retried()
+			q.addLocked(item)
+		}
+		q.mu.Unlock()
+		return
+	}
+	due := q.sinceEpoch(q.clock.Now(), delay)
+
+	q.delayMu.Lock()
+	defer q.delayMu.Unlock()
+	if q.delaysClosed {
 		return
 	}
 	q.metrics.retried()
-	if delay <= 0 {
-		q.addLocked(item)
-		return
-	}
-	due := q.clock.Now().Add(delay)
-	if current, ok := q.waitingUntil[item]; ok && !due.Before(current) {
+	if current, ok := q.waitingUntil[item]; ok && due >= current {
 		return
 	}
 	// Either new, or earlier than the current entry. The current entry stays
@@ -35,7 +42,7 @@ func (q *queue[T]) AddAfter(item T, delay time.Duration) {
 		go q.runWaiter()
 		return
 	}
-	if q.waiting[0].due.Equal(due) {
+	if q.waiting[0].due == due {
 		// The earliest due time moved closer; the waiter's timer is now
 		// late. (When the new entry is not first, the timer already fires
 		// in time and nobody needs waking.)
@@ -65,15 +72,22 @@ func (q *queue[T]) runWaiter() {
 			timer.Stop()
 		}
 	}()
+	// due is reused from round to round, so releasing allocates nothing
+	// once it has grown to the largest batch.
+	var due []T
 	for {
 		now := q.clock.Now()
-		next, pending, stopped := q.releaseDue(now)
-		if stopped {
+		var next time.Duration
+		var pending, closed bool
+		due, next, pending, closed = q.takeDue(q.sinceEpoch(now, 0), due[:0])
+		if closed {
 			return
 		}
+		q.addAll(due)
+		clear(due) // drop references for the garbage collector
 		var fired <-chan time.Time
 		if pending {
-			timer = armTimer(q.clock, timer, next.Sub(now))
+			timer = armTimer(q.clock, timer, next-q.sinceEpoch(now, 0))
 			if q.clock.Since(now) > maxArmingDrift {
 				continue
 			}
@@ -92,25 +106,38 @@ func (q *queue[T]) runWaiter() {
 	}
 }
 
-// releaseDue adds every waiting item due at now and reports the next due
-// time, if any item is still waiting, and whether the queue shut down.
-func (q *queue[T]) releaseDue(now time.Time) (next time.Time, pending, stopped bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.shuttingDown {
-		return next, false, true
+// takeDue removes from the heap every item due at now, appending it to due,
+// and reports the next due time, whether any item is still waiting, and
+// whether the queue shut down. Times are offsets from the queue's epoch.
+func (q *queue[T]) takeDue(now time.Duration, due []T) (_ []T, next time.Duration, pending, closed bool) {
+	q.delayMu.Lock()
+	defer q.delayMu.Unlock()
+	if q.delaysClosed {
+		return due, next, false, true
 	}
-	for len(q.waiting) > 0 && !q.waiting[0].due.After(now) {
+	for len(q.waiting) > 0 && q.waiting[0].due <= now {
 		entry := q.waiting.pop()
-		if due, ok := q.waitingUntil[entry.item]; ok && due.Equal(entry.due) {
+		if at, ok := q.waitingUntil[entry.item]; ok && at == entry.due {
 			delete(q.waitingUntil, entry.item)
-			q.addLocked(entry.item)
+			due = append(due, entry.item)
 		}
 	}
 	if len(q.waiting) == 0 {
-		return next, false, false
+		return due, next, false, false
 	}
-	return q.waiting[0].due, true, false
+	return due, q.waiting[0].due, true, false
+}
+
+// addAll adds items in order, under one hold of the queue lock.
+func (q *queue[T]) addAll(items []T) {
+	if len(items) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, item := range items {
+		q.addLocked(item)
+	}
 }
 
 // armTimer makes timer fire after d, creating it on first use.
@@ -136,10 +163,24 @@ func stopTimer(timer clock.Timer) {
 	}
 }
 
+// sinceEpoch converts t+delay to an offset from the queue's epoch, the form
+// in which the delay heap stores due times: 8 bytes instead of a time.Time's
+// 24, compared as integers. Time.Sub uses the monotonic clock reading when
+// both times have one, so a wall-clock jump does not reorder anything. The
+// sum saturates instead of overflowing for delays like "never".
+func (q *queue[T]) sinceEpoch(t time.Time, delay time.Duration) time.Duration {
+	offset := t.Sub(q.epoch)
+	if delay > 0 && offset > math.MaxInt64-delay {
+		return math.MaxInt64
+	}
+	return offset + delay
+}
+
 // waitEntry is one AddAfter request.
 type waitEntry[T any] struct {
 	item T
-	due  time.Time
+	// due is an offset from the queue's epoch; see sinceEpoch.
+	due time.Duration
 }
 
 // waitHeap is a binary min-heap of waitEntry ordered by due time: entry i is
@@ -156,7 +197,7 @@ func (h *waitHeap[T]) push(entry waitEntry[T]) {
 	i := len(s) - 1
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !s[i].due.Before(s[parent].due) {
+		if s[i].due >= s[parent].due {
 			break
 		}
 		s[i], s[parent] = s[parent], s[i]
@@ -175,10 +216,10 @@ func (h *waitHeap[T]) pop() waitEntry[T] {
 	i := 0
 	for {
 		earliest := i
-		if left := 2*i + 1; left < len(s) && s[left].due.Before(s[earliest].due) {
+		if left := 2*i + 1; left < len(s) && s[left].due < s[earliest].due {
 			earliest = left
 		}
-		if right := 2*i + 2; right < len(s) && s[right].due.Before(s[earliest].due) {
+		if right := 2*i + 2; right < len(s) && s[right].due < s[earliest].due {
 			earliest = right
 		}
 		if earliest == i {

@@ -23,7 +23,9 @@ const unfinishedWorkPeriod = 500 * time.Millisecond
 //	longest running processor  age of the oldest run in progress
 //	retries                    AddAfter and AddRateLimited calls
 //
-// The queue calls every method with its mutex held. A nil *queueMetrics is
+// The queue calls every method with its mutex held, except retried: it only
+// increments a counter, and the metric types are safe for concurrent use
+// (client-go's queue calls them without a lock too). A nil *queueMetrics is
 // valid and records nothing, so a queue without metrics pays one nil check
 // per hook.
 type queueMetrics[T comparable] struct {

@@ -24,7 +24,8 @@ const (
 
 // queue is this package's rate-limited work queue. One struct holds the three
 // layers that client-go builds as wrappers (plain queue, delaying queue, rate
-// limiting queue), so each call takes one lock and touches one map.
+// limiting queue), so Add, Get and Done each take one lock and touch one map.
+// The delay heap has a lock of its own, so timing work never holds up workers.
 //
 // The four places an item can be, and which may overlap:
 //
@@ -52,12 +53,26 @@ const (
 //	Len, ShuttingDown, Forget,     work as before
 //	NumRequeues
 type queue[T comparable] struct {
+	// The fields up to mu are set at creation and never change.
+
 	clock   clock.WithTicker
 	limiter clientworkqueue.TypedRateLimiter[T]
 	// metrics is nil when metrics are off; every hook is a nil check then.
 	metrics *queueMetrics[T]
+	// epoch is the clock reading at creation; due times are stored as
+	// offsets from it (see sinceEpoch).
+	epoch time.Time
+	// wakeWaiter (capacity 1) tells the waiter goroutine that the earliest
+	// due time changed. A pending signal already says everything, so senders
+	// never block.
+	wakeWaiter chan struct{}
+	// stopped is closed when shutdown starts; background goroutines exit.
+	stopped chan struct{}
+	// background counts running background goroutines; shutdown waits for
+	// them so none outlives the queue.
+	background sync.WaitGroup
 
-	// mu guards every field below it.
+	// mu guards the fields from here to delayMu.
 	mu sync.Mutex
 	// itemsReady wakes a Get that waits for an item or for shutdown.
 	itemsReady sync.Cond
@@ -81,26 +96,24 @@ type queue[T comparable] struct {
 	// zero; ShutDown clears it to make that wait give up.
 	draining bool
 
+	// delayMu guards the fields below it. It is separate from mu so that
+	// heap work (AddAfter pushing, the waiter popping) never makes Get and
+	// Done wait. Lock order: mu before delayMu; nothing holding delayMu may
+	// take mu.
+	delayMu sync.Mutex
+	// delaysClosed is set with shuttingDown; AddAfter checks it under delayMu.
+	delaysClosed bool
 	// waiting holds AddAfter requests ordered by due time, earliest first.
 	// It may contain stale entries: see waitingUntil.
 	waiting waitHeap[T]
 	// waitingUntil maps each waiting item to the due time of its live heap
 	// entry. A heap entry whose time differs is stale (a later request that
 	// an earlier one replaced) and is skipped when it reaches the top.
-	waitingUntil map[T]time.Time
+	waitingUntil map[T]time.Duration
 	// waiterStarted records that the goroutine that moves due items into the
 	// FIFO is running. It starts on the first AddAfter, so a queue that never
 	// delays anything runs no goroutine and holds no timer.
 	waiterStarted bool
-	// wakeWaiter (capacity 1) tells that goroutine the earliest due time
-	// changed. A pending signal already says everything, so senders never block.
-	wakeWaiter chan struct{}
-
-	// stopped is closed when shutdown starts; background goroutines exit.
-	stopped chan struct{}
-	// background counts running background goroutines; shutdown waits for
-	// them so none outlives the queue.
-	background sync.WaitGroup
 }
 
 // newQueue builds our queue. A nil clock means the real clock.
@@ -114,7 +127,8 @@ func newQueue[T comparable](limiter clientworkqueue.TypedRateLimiter[T], opts Op
 		limiter:      limiter,
 		metrics:      newQueueMetrics[T](opts.MetricsProvider, opts.Name, clk),
 		states:       make(map[T]itemState),
-		waitingUntil: make(map[T]time.Time),
+		epoch:        clk.Now(),
+		waitingUntil: make(map[T]time.Duration),
 		wakeWaiter:   make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
 	}
@@ -244,9 +258,12 @@ func (q *queue[T]) beginShutdownLocked() {
 	}
 	q.shuttingDown = true
 	close(q.stopped)
+	q.delayMu.Lock()
+	q.delaysClosed = true
 	// Release the delayed items; no one will ever Add them.
 	q.waiting = nil
 	clear(q.waitingUntil)
+	q.delayMu.Unlock()
 	// Wake every blocked Get: each either takes a ready item or learns of
 	// the shutdown.
 	q.itemsReady.Broadcast()
