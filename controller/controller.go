@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kjob-dev/kjob/informers"
+	"github.com/kjob-dev/kjob/workqueue"
 )
 
 // QueueFactory builds a rate-limited queue of keys. It is a seam so tests and
@@ -43,7 +44,7 @@ type Config struct {
 	Recorder record.EventRecorder
 	// PodControl makes the pod writes; nil uses RealPodControl.
 	PodControl PodControl
-	// NewQueue builds the work queues; nil uses client-go's queue.
+	// NewQueue builds the work queues; nil uses the project's own queue.
 	NewQueue QueueFactory
 	// Manages decides which Jobs are this controller's; nil means
 	// ManagesBuiltIn, the rule of kube-controller-manager's controller.
@@ -127,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	newQueue := cfg.NewQueue
 	if newQueue == nil {
-		newQueue = clientGoQueue
+		newQueue = NewQueueFactory(workqueue.ImplementationKjob)
 	}
 	c.queue = newQueue("job", c.clock)
 	c.orphanQueue = newQueue("job_orphan_pod", c.clock)
@@ -142,12 +143,14 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	return c, nil
 }
 
-// clientGoQueue is the default QueueFactory: client-go's queue with the Job
-// controller's per-key backoff of 1 s doubling to 1 min.
-func clientGoQueue(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-	return clientworkqueue.NewTypedRateLimitingQueueWithConfig(
-		clientworkqueue.NewTypedItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
-		clientworkqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: clk})
+// NewQueueFactory returns a QueueFactory for one workqueue implementation,
+// with the Job controller's per-key retry delay of 1 s doubling to 1 min.
+func NewQueueFactory(impl workqueue.Implementation) QueueFactory {
+	return func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
+		return workqueue.NewRateLimiting[string](
+			workqueue.NewItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
+			workqueue.Options{Name: name, Clock: clk, Implementation: impl})
+	}
 }
 
 // Run waits for the caches, then runs workers until ctx ends. Each worker

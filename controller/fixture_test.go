@@ -24,6 +24,8 @@ import (
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/kjob-dev/kjob/workqueue"
 )
 
 // The fixture follows sample-controller: a real Controller on a fake
@@ -94,7 +96,7 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 		Clock:       f.clock,
 		Recorder:    f.recorder,
 		NewQueue: func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-			q := &recordingQueue{TypedRateLimitingInterface: clientGoQueue(name, clk), delays: map[string][]time.Duration{}}
+			q := &recordingQueue{TypedRateLimitingInterface: NewQueueFactory(workqueue.ImplementationKjob)(name, clk), delays: map[string][]time.Duration{}}
 			if name == "job" {
 				f.queue = q
 			}
