@@ -570,3 +570,45 @@ func TestContractAcceptsEitherLimiter(t *testing.T) {
 		})
 	}
 }
+
+func TestContractNilLimiterMeansDefault(t *testing.T) {
+	forEachImplementation(t, func(t *testing.T, env testEnv) {
+		q := NewRateLimiting[string](nil, Options{Clock: env.clock, Implementation: env.impl})
+		t.Cleanup(q.ShutDown)
+		q.AddRateLimited("a") // the default's first delay: 5ms
+		env.step(5*time.Millisecond - time.Nanosecond)
+		requireLen(t, q, 0)
+		env.step(time.Nanosecond)
+		mustGet(t, q, "a")
+		assert.Equal(t, 1, q.NumRequeues("a"))
+	})
+}
+
+func TestParseImplementation(t *testing.T) {
+	cases := []struct {
+		name    string
+		input   string
+		want    Implementation
+		wantErr string
+	}{
+		{name: "empty is the default", input: "", want: ImplementationKjob},
+		{name: "ours", input: "kjob", want: ImplementationKjob},
+		{name: "client-go", input: "client-go", want: ImplementationClientGo},
+		{name: "unknown", input: "clientgo", wantErr: `workqueue implementation "clientgo": unknown, want "kjob" or "client-go"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseImplementation(tc.input)
+			if tc.wantErr != "" {
+				require.EqualError(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+
+			var flagValue Implementation
+			require.NoError(t, flagValue.Set(tc.input))
+			assert.Equal(t, string(tc.want), flagValue.String())
+		})
+	}
+}

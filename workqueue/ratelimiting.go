@@ -96,8 +96,16 @@ type Options struct {
 // opts names. Both implementations satisfy the same contract, checked by the
 // same tests, so callers may switch freely. An unknown Implementation is
 // reported in the log and replaced by the default; use ParseImplementation
-// to reject it earlier.
+// to reject it earlier. A nil limiter means DefaultControllerRateLimiter on
+// opts.Clock, rather than a queue whose AddRateLimited would crash.
 func NewRateLimiting[T comparable](limiter clientworkqueue.TypedRateLimiter[T], opts Options) clientworkqueue.TypedRateLimitingInterface[T] {
+	if limiter == nil {
+		var clk clock.PassiveClock = clock.RealClock{}
+		if opts.Clock != nil {
+			clk = opts.Clock
+		}
+		limiter = DefaultControllerRateLimiterWithClock[T](clk)
+	}
 	switch opts.Implementation {
 	case ImplementationClientGo:
 		return clientworkqueue.NewTypedRateLimitingQueueWithConfig(limiter, clientworkqueue.TypedRateLimitingQueueConfig[T]{
