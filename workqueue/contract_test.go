@@ -11,6 +11,7 @@ package workqueue
 // a FakeClock stepped by hand.
 
 import (
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -350,6 +351,16 @@ func TestContractAddAfterNonPositiveDelayAddsAtOnce(t *testing.T) {
 	})
 }
 
+func TestContractLongestDelayNeverComesDue(t *testing.T) {
+	forEachImplementation(t, func(t *testing.T, env testEnv) {
+		q := env.newQueue(t, nil)
+		env.step(time.Second) // so that "now + delay" would overflow if added naively
+		q.AddAfter("never", time.Duration(math.MaxInt64))
+		env.step(1000 * time.Hour)
+		requireLen(t, q, 0)
+	})
+}
+
 func TestContractAddAfterOfQueuedItemDedups(t *testing.T) {
 	forEachImplementation(t, func(t *testing.T, env testEnv) {
 		q := env.newQueue(t, nil)
@@ -395,153 +406,6 @@ func TestContractNumRequeues(t *testing.T) {
 		assert.Equal(t, 0, q.NumRequeues("b"), "only AddRateLimited counts")
 		q.Forget("a")
 		assert.Equal(t, 0, q.NumRequeues("a"), "after Forget")
-	})
-}
-
-func TestContractShutDownDrainsReadyItemsThenReportsShutdown(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		q.Add("a")
-		q.Add("b")
-		q.ShutDown()
-		require.True(t, q.ShuttingDown())
-
-		mustGet(t, q, "a")
-		mustGet(t, q, "b")
-		item, shutdown := q.Get()
-		assert.True(t, shutdown, "Get on an empty, shut down queue")
-		assert.Empty(t, item)
-		// Workers still finish what they hold.
-		q.Done("a")
-		q.Done("b")
-	})
-}
-
-func TestContractShutDownWakesBlockedGet(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		workers := []<-chan getResult{getAsync(q), getAsync(q)}
-		for _, w := range workers {
-			_, ok := returned(w)
-			require.False(t, ok)
-		}
-		q.ShutDown()
-		for _, w := range workers {
-			r, ok := returned(w)
-			require.True(t, ok, "a blocked Get stayed blocked after ShutDown")
-			assert.True(t, r.shutdown)
-		}
-	})
-}
-
-func TestContractAddAfterShutDownIgnored(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		q.ShutDown()
-		q.Add("a")
-		requireLen(t, q, 0)
-		_, shutdown := q.Get()
-		assert.True(t, shutdown)
-	})
-}
-
-func TestContractReAddBeforeShutDownRunsAfterDone(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		q.Add("a")
-		mustGet(t, q, "a")
-		q.Add("a") // accepted: the queue is still running
-		q.ShutDown()
-		q.Done("a")
-		// The run asked for before shutdown still happens.
-		mustGet(t, q, "a")
-		q.Done("a")
-		_, shutdown := q.Get()
-		assert.True(t, shutdown)
-	})
-}
-
-func TestContractShutDownWithDrainWaitsForInFlight(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		q.Add("a")
-		q.Add("b")
-		mustGet(t, q, "a")
-		mustGet(t, q, "b")
-
-		drained := make(chan struct{})
-		go func() {
-			q.ShutDownWithDrain()
-			close(drained)
-		}()
-		synctest.Wait()
-		require.True(t, q.ShuttingDown(), "shutdown starts before the wait")
-		q.Add("c")
-		requireLen(t, q, 0)
-
-		q.Done("a")
-		synctest.Wait()
-		select {
-		case <-drained:
-			t.Fatal("ShutDownWithDrain returned while b was still in flight")
-		default:
-		}
-		q.Done("b")
-		synctest.Wait()
-		select {
-		case <-drained:
-		default:
-			t.Fatal("ShutDownWithDrain still waiting after every item was Done")
-		}
-	})
-}
-
-func TestContractShutDownEndsDrainWait(t *testing.T) {
-	forEachImplementation(t, func(t *testing.T, env testEnv) {
-		q := env.newQueue(t, nil)
-		q.Add("a")
-		mustGet(t, q, "a")
-		drained := make(chan struct{})
-		go func() {
-			q.ShutDownWithDrain()
-			close(drained)
-		}()
-		synctest.Wait()
-		q.ShutDown()
-		synctest.Wait()
-		select {
-		case <-drained:
-		default:
-			t.Fatal("ShutDown did not end the drain wait of a worker that never finishes")
-		}
-	})
-}
-
-func TestContractAddAfterAfterShutDownIgnored(t *testing.T) {
-	t.Run("requests made after shutdown", func(t *testing.T) {
-		forEachImplementation(t, func(t *testing.T, env testEnv) {
-			q := env.newQueue(t, nil)
-			q.ShutDown()
-			q.AddAfter("later", time.Second)
-			q.AddAfter("now", 0)
-			q.AddRateLimited("limited")
-			env.step(time.Minute)
-			requireLen(t, q, 0)
-			_, shutdown := q.Get()
-			assert.True(t, shutdown)
-		})
-	})
-	t.Run("requests still waiting at shutdown", func(t *testing.T) {
-		forEachImplementation(t, func(t *testing.T, env testEnv) {
-			q := env.newQueue(t, nil)
-			q.AddAfter("a", time.Second)
-			synctest.Wait()
-			q.ShutDown()
-			env.step(time.Minute)
-			requireLen(t, q, 0)
-			_, shutdown := q.Get()
-			assert.True(t, shutdown)
-		})
 	})
 }
 
@@ -611,4 +475,11 @@ func TestParseImplementation(t *testing.T) {
 			assert.Equal(t, string(tc.want), flagValue.String())
 		})
 	}
+}
+
+func TestUnknownImplementationFallsBackToDefault(t *testing.T) {
+	q := NewRateLimiting[string](nil, Options{Implementation: "bogus"})
+	defer q.ShutDown()
+	_, ours := q.(*queue[string])
+	assert.True(t, ours, "an unknown implementation builds this package's queue, got %T", q)
 }

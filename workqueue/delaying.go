@@ -77,9 +77,10 @@ func (q *queue[T]) runWaiter() {
 	var due []T
 	for {
 		now := q.clock.Now()
+		nowOffset := q.sinceEpoch(now, 0)
 		var next time.Duration
 		var pending, closed bool
-		due, next, pending, closed = q.takeDue(q.sinceEpoch(now, 0), due[:0])
+		due, next, pending, closed = q.takeDue(nowOffset, due[:0])
 		if closed {
 			return
 		}
@@ -87,7 +88,7 @@ func (q *queue[T]) runWaiter() {
 		clear(due) // drop references for the garbage collector
 		var fired <-chan time.Time
 		if pending {
-			timer = armTimer(q.clock, timer, next-q.sinceEpoch(now, 0))
+			timer = armTimer(q.clock, timer, next-nowOffset)
 			if q.clock.Since(now) > maxArmingDrift {
 				continue
 			}
