@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // AnnotationPrefix starts every annotation the simulated kubelet reads. Put
@@ -21,7 +23,9 @@ const (
 	annotationStartDelay         = "start-delay"
 	annotationDuration           = "duration"
 	annotationExitCodes          = "exit-codes"
-	annotationExitCodesIndex     = "exit-codes-index-" // followed by the completion index
+	annotationExitCodesIndex     = "exit-codes-index-"     // followed by the completion index
+	annotationExitCodesContainer = "exit-codes-container-" // followed by the container name
+	annotationDurationContainer  = "duration-container-"   // followed by the container name
 	annotationFailureProbability = "failure-probability"
 	annotationFailureExitCode    = "failure-exit-code"
 	annotationSigtermDelay       = "sigterm-delay"
@@ -50,6 +54,10 @@ type Script struct {
 	ExitCodes []int32
 	// IndexExitCodes replaces ExitCodes for the pods of one completion index.
 	IndexExitCodes map[int][]int32
+	// ContainerExitCodes and ContainerDurations replace ExitCodes (also
+	// IndexExitCodes) and Durations for the container of that name.
+	ContainerExitCodes map[string][]int32
+	ContainerDurations map[string][]time.Duration
 	// FailureProbability is the chance, in [0, 1], that an attempt fails
 	// with FailureExitCode regardless of ExitCodes.
 	FailureProbability float64
@@ -67,7 +75,9 @@ func scriptedOnly(key string) bool {
 		annotationFailureExitCode, annotationSigtermDelay:
 		return true
 	}
-	return strings.HasPrefix(key, annotationExitCodesIndex)
+	return strings.HasPrefix(key, annotationExitCodesIndex) ||
+		strings.HasPrefix(key, annotationExitCodesContainer) ||
+		strings.HasPrefix(key, annotationDurationContainer)
 }
 
 // ParseScript reads the sim.kjob.dev/ annotations of a pod. Other
@@ -129,12 +139,35 @@ func (s *Script) set(key, value string) error {
 			return fmt.Errorf("the name must end in a completion index: %w", indexErr)
 		}
 		var codes []int32
-		codes, err = parseList(value, parseExitCode)
-		if err == nil {
+		if codes, err = parseList(value, parseExitCode); err == nil {
 			if s.IndexExitCodes == nil {
 				s.IndexExitCodes = map[int][]int32{}
 			}
 			s.IndexExitCodes[index] = codes
+		}
+	case strings.HasPrefix(key, annotationExitCodesContainer):
+		name, nameErr := parseContainerName(strings.TrimPrefix(key, annotationExitCodesContainer))
+		if nameErr != nil {
+			return nameErr
+		}
+		var codes []int32
+		if codes, err = parseList(value, parseExitCode); err == nil {
+			if s.ContainerExitCodes == nil {
+				s.ContainerExitCodes = map[string][]int32{}
+			}
+			s.ContainerExitCodes[name] = codes
+		}
+	case strings.HasPrefix(key, annotationDurationContainer):
+		name, nameErr := parseContainerName(strings.TrimPrefix(key, annotationDurationContainer))
+		if nameErr != nil {
+			return nameErr
+		}
+		var durations []time.Duration
+		if durations, err = parseList(value, parseScriptDuration); err == nil {
+			if s.ContainerDurations == nil {
+				s.ContainerDurations = map[string][]time.Duration{}
+			}
+			s.ContainerDurations[name] = durations
 		}
 	case key == annotationFailureProbability:
 		s.FailureProbability, err = parseProbability(value)
@@ -211,6 +244,14 @@ func parseCompletionIndex(value string) (int, error) {
 	return index, nil
 }
 
+// parseContainerName accepts what a container name may be: a DNS label.
+func parseContainerName(value string) (string, error) {
+	if msgs := validation.IsDNS1123Label(value); len(msgs) > 0 {
+		return "", fmt.Errorf("the name must end in a container name: %q: %s", value, strings.Join(msgs, "; "))
+	}
+	return value, nil
+}
+
 // pickAttempt returns the value for the attempt-th attempt (from 0): the
 // list's last value repeats for every later attempt.
 func pickAttempt[T any](values []T, attempt int, fallback T) T {
@@ -220,16 +261,22 @@ func pickAttempt[T any](values []T, attempt int, fallback T) T {
 	return values[min(attempt, len(values)-1)]
 }
 
-// exitCode is the scripted exit code of an attempt. index is the pod's
-// completion index, or -1 when it has none.
-func (s *Script) exitCode(index, attempt int) int32 {
+// exitCode is the scripted exit code of an attempt of a container. index
+// is the pod's completion index, or -1 when it has none.
+func (s *Script) exitCode(container string, index, attempt int) int32 {
+	if codes, ok := s.ContainerExitCodes[container]; ok {
+		return pickAttempt(codes, attempt, 0)
+	}
 	if codes, ok := s.IndexExitCodes[index]; ok && index >= 0 {
 		return pickAttempt(codes, attempt, 0)
 	}
 	return pickAttempt(s.ExitCodes, attempt, 0)
 }
 
-// duration is the scripted run time of an attempt.
-func (s *Script) duration(attempt int) time.Duration {
+// duration is the scripted run time of an attempt of a container.
+func (s *Script) duration(container string, attempt int) time.Duration {
+	if durations, ok := s.ContainerDurations[container]; ok {
+		return pickAttempt(durations, attempt, defaultScriptedDuration)
+	}
 	return pickAttempt(s.Durations, attempt, defaultScriptedDuration)
 }

@@ -27,14 +27,16 @@ func TestParseScript(t *testing.T) {
 		{
 			name: "every annotation",
 			annotations: map[string]string{
-				"sim.kjob.dev/runtime":             "scripted",
-				"sim.kjob.dev/start-delay":         "250ms",
-				"sim.kjob.dev/duration":            "5s, 1m",
-				"sim.kjob.dev/exit-codes":          "1,1,0",
-				"sim.kjob.dev/exit-codes-index-3":  "42",
-				"sim.kjob.dev/failure-probability": "0.25",
-				"sim.kjob.dev/failure-exit-code":   "7",
-				"sim.kjob.dev/sigterm-delay":       "45s",
+				"sim.kjob.dev/runtime":                   "scripted",
+				"sim.kjob.dev/start-delay":               "250ms",
+				"sim.kjob.dev/duration":                  "5s, 1m",
+				"sim.kjob.dev/exit-codes":                "1,1,0",
+				"sim.kjob.dev/exit-codes-index-3":        "42",
+				"sim.kjob.dev/exit-codes-container-side": "3",
+				"sim.kjob.dev/duration-container-side":   "2s",
+				"sim.kjob.dev/failure-probability":       "0.25",
+				"sim.kjob.dev/failure-exit-code":         "7",
+				"sim.kjob.dev/sigterm-delay":             "45s",
 			},
 			want: &Script{
 				Annotated:          true,
@@ -44,6 +46,8 @@ func TestParseScript(t *testing.T) {
 				Durations:          []time.Duration{5 * time.Second, time.Minute},
 				ExitCodes:          []int32{1, 1, 0},
 				IndexExitCodes:     map[int][]int32{3: {42}},
+				ContainerExitCodes: map[string][]int32{"side": {3}},
+				ContainerDurations: map[string][]time.Duration{"side": {2 * time.Second}},
 				FailureProbability: 0.25,
 				FailureExitCode:    7,
 				SigtermDelay:       45 * time.Second,
@@ -127,6 +131,16 @@ func TestParseScriptErrors(t *testing.T) {
 			wantErrs:    []string{`"+1" is not a non-negative integer`},
 		},
 		{
+			name:        "container annotation with an invalid container name",
+			annotations: map[string]string{"sim.kjob.dev/exit-codes-container-Main": "1"},
+			wantErrs:    []string{`sim.kjob.dev/exit-codes-container-Main="1": the name must end in a container name: "Main"`},
+		},
+		{
+			name:        "container duration annotation without a name",
+			annotations: map[string]string{"sim.kjob.dev/duration-container-": "1s"},
+			wantErrs:    []string{`sim.kjob.dev/duration-container-="1s": the name must end in a container name`},
+		},
+		{
 			name:        "probability above one",
 			annotations: map[string]string{"sim.kjob.dev/failure-probability": "1.5"},
 			wantErrs:    []string{`"1.5" is not a probability (want a number from 0 to 1)`},
@@ -170,13 +184,16 @@ func TestParseScriptErrors(t *testing.T) {
 
 func TestScriptPicksPerAttempt(t *testing.T) {
 	s, err := ParseScript(map[string]string{
-		"sim.kjob.dev/duration":           "1s,2s",
-		"sim.kjob.dev/exit-codes":         "3,0",
-		"sim.kjob.dev/exit-codes-index-1": "9,8",
+		"sim.kjob.dev/duration":                  "1s,2s",
+		"sim.kjob.dev/exit-codes":                "3,0",
+		"sim.kjob.dev/exit-codes-index-1":        "9,8",
+		"sim.kjob.dev/exit-codes-container-side": "6",
+		"sim.kjob.dev/duration-container-side":   "30s",
 	})
 	require.NoError(t, err)
 	cases := []struct {
 		name         string
+		container    string
 		index        int
 		attempt      int
 		wantCode     int32
@@ -188,16 +205,23 @@ func TestScriptPicksPerAttempt(t *testing.T) {
 		{name: "index without its own codes uses the common list", index: 0, attempt: 0, wantCode: 3, wantDuration: time.Second},
 		{name: "index with its own codes", index: 1, attempt: 0, wantCode: 9, wantDuration: time.Second},
 		{name: "index codes repeat their last value", index: 1, attempt: 4, wantCode: 8, wantDuration: 2 * time.Second},
+		{name: "container with its own codes and durations", container: "side", index: -1, attempt: 0, wantCode: 6, wantDuration: 30 * time.Second},
+		{name: "container codes win over index codes", container: "side", index: 1, attempt: 1, wantCode: 6, wantDuration: 30 * time.Second},
+	}
+	for i := range cases {
+		if cases[i].container == "" {
+			cases[i].container = "main"
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.wantCode, s.exitCode(tc.index, tc.attempt))
-			assert.Equal(t, tc.wantDuration, s.duration(tc.attempt))
+			assert.Equal(t, tc.wantCode, s.exitCode(tc.container, tc.index, tc.attempt))
+			assert.Equal(t, tc.wantDuration, s.duration(tc.container, tc.attempt))
 		})
 	}
 
 	empty, err := ParseScript(nil)
 	require.NoError(t, err)
-	assert.Equal(t, int32(0), empty.exitCode(-1, 0), "no exit-codes means success")
-	assert.Equal(t, defaultScriptedDuration, empty.duration(0), "no duration means the default")
+	assert.Equal(t, int32(0), empty.exitCode("main", -1, 0), "no exit-codes means success")
+	assert.Equal(t, defaultScriptedDuration, empty.duration("main", 0), "no duration means the default")
 }
