@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// progressPrinter prints one line per Job whenever its status changes, with
+// the simulated time since the start, so a run reads as a timeline:
+//
+//	[+0s]   job/simplejob created
+//	[+1s]   job/simplejob  Running  active=1 ready=0 succeeded=0 failed=0
+type progressPrinter struct {
+	w     io.Writer
+	start time.Time
+	last  map[string]string
+}
+
+func newProgressPrinter(w io.Writer, start time.Time) *progressPrinter {
+	return &progressPrinter{w: w, start: start, last: map[string]string{}}
+}
+
+func (p *progressPrinter) stamp(now time.Time) string {
+	return fmt.Sprintf("[+%s]", now.Sub(p.start).Round(time.Millisecond))
+}
+
+func (p *progressPrinter) created(job *batchv1.Job) {
+	fmt.Fprintf(p.w, "%-9s job/%s created\n", p.stamp(p.start), job.Name)
+}
+
+func (p *progressPrinter) step(ctx context.Context, client kubernetes.Interface, now time.Time) {
+	jobs, err := client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		line := fmt.Sprintf("%-18s active=%d ready=%d succeeded=%d failed=%d", jobStatus(j), j.Status.Active,
+			deref(j.Status.Ready), j.Status.Succeeded, j.Status.Failed)
+		key := j.Namespace + "/" + j.Name
+		if p.last[key] == line {
+			continue
+		}
+		p.last[key] = line
+		fmt.Fprintf(p.w, "%-9s job/%s  %s\n", p.stamp(now), j.Name, line)
+	}
+}
+
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/kjob-dev/kjob/controller"
+	"github.com/kjob-dev/kjob/informers"
+	"github.com/kjob-dev/kjob/sim"
+	"github.com/kjob-dev/kjob/workqueue"
+)
+
+// simStart is the virtual time every simulation starts at. A fixed start
+// makes runs repeatable: the same input prints the same timeline.
+var simStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// simulation is one in-memory cluster with the Job controller and the
+// simulated kubelet running on it, all on one virtual clock.
+type simulation struct {
+	clock    *sim.VirtualClock
+	cluster  *sim.Cluster
+	client   kubernetes.Interface
+	ctrl     *controller.Controller
+	kubelet  *sim.Kubelet
+	progress *progressPrinter
+}
+
+func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
+	impl, err := workqueue.ParseImplementation(o.queue)
+	if err != nil {
+		return nil, fmt.Errorf("--queue: %w", err)
+	}
+	clk := sim.NewVirtualClock(simStart)
+	cluster := sim.NewCluster(clk, sim.WithRandomSeed(o.seed))
+	client := cluster.Client()
+
+	// Events carry virtual timestamps, like everything else in the run.
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx),
+		record.WithCorrelatorOptions(record.CorrelatorOptions{Clock: clk}))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
+
+	factory := informers.NewFactory(client, 0)
+	ctrl, err := controller.New(ctx, controller.Config{
+		Client:      client,
+		JobInformer: factory.Batch().V1().Jobs(),
+		PodInformer: factory.Core().V1().Pods(),
+		Clock:       clk,
+		Recorder:    recorder,
+		NewQueue:    controller.NewQueueFactory(impl),
+	})
+	if err != nil {
+		return nil, err
+	}
+	kubeletOpts := sim.KubeletOptions{
+		NodeCount:      o.nodes,
+		DefaultRuntime: sim.RuntimeName(o.runtime),
+		Log:            progress,
+		Seed:           o.seed,
+	}
+	if err := kubeletOpts.Validate(); err != nil {
+		return nil, err
+	}
+	kubelet := sim.NewKubelet(client, clk, kubeletOpts)
+
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	go ctrl.Run(ctx, o.workers)
+	go func() { _ = kubelet.Run(ctx) }()
+
+	s := &simulation{clock: clk, cluster: cluster, client: client, ctrl: ctrl, kubelet: kubelet,
+		progress: newProgressPrinter(progress, simStart)}
+	return s, nil
+}
+
+// apply creates the objects as `kubectl create` would. The in-memory
+// cluster defaults and validates Jobs like the apiserver, so a spec the
+// apiserver would reject is rejected here, naming the field.
+func (s *simulation) apply(ctx context.Context, manifests []manifest) error {
+	for _, m := range manifests {
+		switch obj := m.obj.(type) {
+		case *batchv1.Job:
+			if obj.Namespace == "" {
+				obj.Namespace = metav1.NamespaceDefault
+			}
+			if _, err := s.client.BatchV1().Jobs(obj.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+				return badInput("%s: %s", m.describe(), describeAPIError(err))
+			}
+			s.progress.created(obj)
+		default:
+			return badInput("%s: unsupported object", m.describe())
+		}
+	}
+	return nil
+}
+
+// describeAPIError prints an Invalid error as "field: reason" lines.
+func describeAPIError(err error) string {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !asAPIStatus(err, &status) || status.Status().Details == nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, c := range status.Status().Details.Causes {
+		parts = append(parts, fmt.Sprintf("%s: %s", c.Field, c.Message))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func asAPIStatus(err error, out *apierrors.APIStatus) bool {
+	s, ok := err.(apierrors.APIStatus)
+	if ok {
+		*out = s
+	}
+	return ok
+}
+
+type outcome struct {
+	allCompleted bool
+}
+
+// run drives virtual time until every Job has finished or limit passes.
+func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, error) {
+	runner := &sim.Runner{
+		Clock:   s.clock,
+		Cluster: s.cluster,
+		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle},
+		OnStep:  func() { s.progress.step(ctx, s.client, s.clock.Now()) },
+	}
+	err := runner.RunUntil(ctx, func() bool {
+		done, _ := s.finished(ctx)
+		return done
+	}, limit)
+	s.progress.step(ctx, s.client, s.clock.Now())
+	_, all := s.finished(ctx)
+	return outcome{allCompleted: all && err == nil}, err
+}
+
+// finished reports whether every Job has a terminal condition, and whether
+// all of them are Complete.
+func (s *simulation) finished(ctx context.Context) (done, allComplete bool) {
+	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil || len(jobs.Items) == 0 {
+		return false, false
+	}
+	allComplete = true
+	for i := range jobs.Items {
+		switch jobStatus(&jobs.Items[i]) {
+		case "Complete":
+		case "Failed":
+			allComplete = false
+		default:
+			return false, false
+		}
+	}
+	return true, allComplete
+}
+
+// report prints the final state: tables, or a v1 List for -o json.
+func (s *simulation) report(ctx context.Context, w io.Writer, format string) error {
+	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	pods, err := s.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(jobs.Items, func(a, b batchv1.Job) int { return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name) })
+	sortPodsByCreation(pods.Items)
+	if format == "json" {
+		return printList(w, jobs.Items, pods.Items)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "$ kubectl get jobs -o wide")
+	printJobs(w, jobs.Items, s.clock.Now())
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "$ kubectl get pods -o wide")
+	printPods(w, pods.Items, s.clock.Now())
+	return nil
+}
+
+func printList(w io.Writer, jobs []batchv1.Job, pods []v1.Pod) error {
+	list := &v1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+	add := func(obj runtime.Object, kind string, gv string) {
+		obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(gv, kind))
+		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+	}
+	for i := range jobs {
+		add(&jobs[i], "Job", "batch/v1")
+	}
+	for i := range pods {
+		add(&pods[i], "Pod", "v1")
+	}
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
