@@ -74,13 +74,6 @@ func TestBackoffLimitExceeded(t *testing.T) {
 	assert.Equal(t, controller.ReasonBackoffLimitExceeded, conditionOf(job, batchv1.JobFailed).Reason)
 	assert.NotNil(t, conditionOf(job, batchv1.JobFailureTarget), "FailureTarget comes before Failed")
 
-	pods := waitForPods(t, client, ns, "lost their finalizers", func(pods []corev1.Pod) bool {
-		for i := range pods {
-			if hasFinalizer(&pods[i]) {
-				return false
-			}
-		}
-		return true
-	})
+	pods := waitForPods(t, client, ns, "lost their finalizers", noFinalizers)
 	assert.Len(t, pods, 3, "no replacement after the limit")
 }
