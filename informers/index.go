@@ -49,15 +49,21 @@ func OrphanPods(indexer cache.Indexer, namespace string) ([]*v1.Pod, error) {
 }
 
 func podsFromIndex(indexer cache.Indexer, key string) ([]*v1.Pod, error) {
-	objs, err := indexer.ByIndex(PodsByControllerIndex, key)
+	return fromIndex[*v1.Pod](indexer, PodsByControllerIndex, key)
+}
+
+// fromIndex returns the objects of type T stored under key in the named
+// index. They belong to the cache: callers must not modify them.
+func fromIndex[T any](indexer cache.Indexer, index, key string) ([]T, error) {
+	objs, err := indexer.ByIndex(index, key)
 	if err != nil {
 		return nil, err
 	}
-	pods := make([]*v1.Pod, 0, len(objs))
+	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
-		if pod, ok := obj.(*v1.Pod); ok {
-			pods = append(pods, pod)
+		if o, ok := obj.(T); ok {
+			out = append(out, o)
 		}
 	}
-	return pods, nil
+	return out, nil
 }
