@@ -167,8 +167,8 @@ func (c *Cluster) freeGeneratedName(ref objectRef, prefix string) (string, error
 }
 
 // prepareForCreate applies the per-kind create rules: status starts empty (a
-// pod starts Pending), Jobs get their defaults and generated selector, and
-// everything is validated.
+// pod starts Pending), Jobs get their defaults and generated selector,
+// CronJobs their defaults, and everything is validated.
 func (c *Cluster) prepareForCreate(ref objectRef, obj runtime.Object) field.ErrorList {
 	switch o := obj.(type) {
 	case *batchv1.Job:
@@ -185,6 +185,8 @@ func (c *Cluster) prepareForCreate(ref objectRef, obj runtime.Object) field.Erro
 		return ValidateJob(o)
 	case *batchv1.CronJob:
 		o.Status = batchv1.CronJobStatus{}
+		DefaultCronJob(o)
+		return ValidateCronJob(o)
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{Phase: corev1.PodPending}
 	}
@@ -251,8 +253,8 @@ func keepServerManagedMeta(newMeta, oldMeta metav1.Object) {
 	newMeta.SetNamespace(oldMeta.GetNamespace())
 }
 
-// prepareForUpdate applies the per-kind update rules; Jobs get defaults and
-// the immutability checks of the batch API.
+// prepareForUpdate applies the per-kind update rules; Jobs and CronJobs get
+// defaults and the update checks of the batch API.
 func (c *Cluster) prepareForUpdate(ref objectRef, old, obj runtime.Object) field.ErrorList {
 	metaPath := field.NewPath("metadata")
 	newMeta, oldMeta := objectMeta(obj), objectMeta(old)
@@ -263,6 +265,10 @@ func (c *Cluster) prepareForUpdate(ref objectRef, old, obj runtime.Object) field
 	if job, ok := obj.(*batchv1.Job); ok {
 		DefaultJob(job)
 		return append(errs, ValidateJobUpdate(job, old.(*batchv1.Job))...)
+	}
+	if cj, ok := obj.(*batchv1.CronJob); ok {
+		DefaultCronJob(cj)
+		return append(errs, ValidateCronJobUpdate(cj, old.(*batchv1.CronJob))...)
 	}
 	errs = append(errs, validateObjectMeta(ref, newMeta)...)
 	return append(errs, apivalidation.ValidateObjectMetaAccessorUpdate(newMeta, oldMeta, metaPath)...)
