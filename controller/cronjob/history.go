@@ -7,6 +7,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
@@ -70,7 +71,7 @@ func olderFirst(a, b *batchv1.Job) int {
 // deleteJob deletes one of cj's Jobs with Background propagation, so the
 // garbage collector removes its pods too, and takes it off status.active.
 // History cleanup and the Replace policy both delete this way. It reports
-// the outcome as an Event and returns whether the delete succeeded.
+// the outcome as an Event and returns whether the Job is gone.
 func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, job *batchv1.Job) bool {
 	background := metav1.DeletePropagationBackground
 	err := c.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
@@ -78,6 +79,14 @@ func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, job *ba
 		// Only the Job that was seen: never a namesake created since.
 		Preconditions: &metav1.Preconditions{UID: &job.UID},
 	})
+	if apierrors.IsNotFound(err) {
+		// Gone already: an earlier sync deleted it and the cache has not
+		// caught up yet, or someone else did. Done, with nothing to report
+		// (docs/cronjob.md, decision C5).
+		klog.FromContext(ctx).V(4).Info("Job to delete is gone already", "cronjob", klog.KObj(cj), "job", klog.KObj(job))
+		removeActive(cj, job.UID)
+		return true
+	}
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "Deleting a Job of the CronJob failed", "cronjob", klog.KObj(cj), "job", klog.KObj(job))
 		c.recorder.Eventf(cj, corev1.EventTypeWarning, ReasonFailedDelete, "Deleted job: %v", err)

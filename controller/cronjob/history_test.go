@@ -32,6 +32,7 @@ func TestCleanupHistory(t *testing.T) {
 		failed      *int32
 		jobs        []*batchv1.Job
 		failDelete  bool
+		goneFromAPI []string
 		wantDeleted []string
 		wantEvents  []string
 	}{
@@ -90,6 +91,14 @@ func TestCleanupHistory(t *testing.T) {
 			wantDeleted: []string{nameAt(minutes(10))},
 		},
 		{
+			name:        "a Job that is gone already (a cache behind our own delete): no event, no error",
+			succeeded:   ptr.To[int32](1),
+			jobs:        []*batchv1.Job{child(cj, minutes(5), complete), child(cj, minutes(10), complete)},
+			goneFromAPI: []string{nameAt(minutes(5))},
+			wantDeleted: []string{nameAt(minutes(5))},
+			wantEvents:  []string{},
+		},
+		{
 			name:        "failed deletes are reported, the rest still tried, none retried in this sync",
 			succeeded:   ptr.To[int32](1),
 			jobs:        []*batchv1.Job{child(cj, minutes(5), complete), child(cj, minutes(10), complete), child(cj, minutes(15), complete)},
@@ -111,6 +120,9 @@ func TestCleanupHistory(t *testing.T) {
 			f := newFixture(t, minutes(41), objects...)
 			if tc.failDelete {
 				f.failOn("delete", "jobs", errBoom)
+			}
+			for _, name := range tc.goneFromAPI {
+				require.NoError(t, f.client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), "default", name))
 			}
 
 			f.ctrl.cleanupHistory(f.ctx, cj.DeepCopy(), tc.jobs)

@@ -208,6 +208,22 @@ func TestSync(t *testing.T) {
 			wantEvents:  []string{"Warning FailedDelete Deleted job: *"},
 			wantErr:     true,
 		},
+		"Replace: the running Job vanished between get and delete: it counts as deleted": {
+			cronJob: cronJob(policy(batchv1.ReplaceConcurrent), lastScheduled(slot5), listing(j5)),
+			jobs:    []*batchv1.Job{j5},
+			now:     slot10.Add(NextScheduleDelta),
+			setup: func(f *fixture) {
+				f.failOn("delete", "jobs", apierrors.NewNotFound(jobsResource, nameAt(slot5)))
+			},
+			wantActions: []string{
+				"get jobs " + nameAt(slot5), "delete jobs " + nameAt(slot5),
+				"create jobs " + nameAt(slot10), "update cronjobs/status hello",
+			},
+			wantEvents:       []string{"Normal SuccessfulCreate Created job " + nameAt(slot10)},
+			wantActive:       []string{nameAt(slot10)},
+			wantLastSchedule: slot10,
+			wantRequeue:      after(5 * time.Minute),
+		},
 		"Allow: the new Job runs beside the running one": {
 			cronJob:          cronJob(lastScheduled(slot5), listing(j5)),
 			jobs:             []*batchv1.Job{j5},
