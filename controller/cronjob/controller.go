@@ -85,15 +85,19 @@ type Controller struct {
 }
 
 // NewQueueFactory returns a QueueFactory for one workqueue implementation
-// with the retry delays of the upstream CronJob controller: client-go's
-// default controller limiter (per key 5 ms doubling to 1000 s, and 10 per
-// second overall with bursts of 100), on the queue's clock.
+// with the retry delays of NewRateLimiter.
 func NewQueueFactory(impl workqueue.Implementation) controller.QueueFactory {
 	return func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-		return workqueue.NewRateLimiting[string](
-			workqueue.DefaultControllerRateLimiterWithClock[string](clk),
+		return workqueue.NewRateLimiting[string](NewRateLimiter(clk),
 			workqueue.Options{Name: name, Clock: clk, Implementation: impl})
 	}
+}
+
+// NewRateLimiter returns the retry delays of the upstream CronJob
+// controller: client-go's default controller limiter (per key 5 ms doubling
+// to 1000 s, and 10 per second overall with bursts of 100), on clk.
+func NewRateLimiter(clk clock.PassiveClock) clientworkqueue.TypedRateLimiter[string] {
+	return workqueue.DefaultControllerRateLimiterWithClock[string](clk)
 }
 
 // New wires a controller to its informers. It registers event handlers and
