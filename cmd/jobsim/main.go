@@ -7,8 +7,13 @@
 // the simulated --timeout passes), shows progress as it goes, and ends with
 // tables shaped like `kubectl get jobs -o wide` and `kubectl get pods -o wide`.
 //
-// Exit status: 0 when every Job completed, 1 when any failed or the timeout
-// was reached, 2 for bad input.
+// With --for DURATION it runs exactly that span of virtual time instead, as
+// CronJobs need (they never finish): `jobsim --for 24h testdata/cronjob.yaml`
+// prints each Job as its CronJob creates it and ends with `kubectl get
+// cronjobs -o wide` as well.
+//
+// Exit status: 0 when every Job completed (with --for: when the span ran),
+// 1 when any failed or the timeout was reached, 2 for bad input.
 package main
 
 import (
@@ -38,6 +43,8 @@ type options struct {
 	workers int
 	queue   string
 	nodes   int
+	// forSpan, when set, runs exactly this much virtual time (cronjob.go).
+	forSpan time.Duration
 }
 
 func main() {
@@ -56,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.workers, "workers", 5, "Job controller workers")
 	fs.StringVar(&o.queue, "queue", "kjob", `workqueue implementation: "kjob" (the project's) or "client-go"`)
 	fs.IntVar(&o.nodes, "nodes", 3, "simulated nodes")
+	fs.DurationVar(&o.forSpan, "for", 0, "simulate exactly this much time (needed for CronJobs, which never finish); exit status 0 when the span ran")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: jobsim [flags] FILE...")
 		fs.PrintDefaults()
@@ -79,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jobsim: %v\n", err)
 		return exitBadInput
 	}
+	if o.forSpan <= 0 {
+		if err := needsFor(manifests); err != nil {
+			fmt.Fprintf(stderr, "jobsim: %v\n", err)
+			return exitBadInput
+		}
+	}
 	progress := stdout
 	if o.output == "json" {
 		progress = stderr // keep stdout a clean JSON document
@@ -98,7 +112,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jobsim: %v\n", err)
 		return exitBadInput
 	}
-	outcome, runErr := s.run(ctx, o.timeout)
+	var outcome outcome
+	var runErr error
+	if o.forSpan > 0 {
+		outcome, runErr = s.runFor(ctx, o.forSpan)
+	} else {
+		outcome, runErr = s.run(ctx, o.timeout)
+	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "jobsim: %v\n", runErr)
 	}

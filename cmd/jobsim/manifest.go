@@ -46,7 +46,8 @@ func (m manifest) describe() string {
 
 // supportedKinds lists what jobsim can apply.
 var supportedKinds = map[schema.GroupVersionKind]bool{
-	batchv1.SchemeGroupVersion.WithKind("Job"): true,
+	batchv1.SchemeGroupVersion.WithKind("Job"):     true,
+	batchv1.SchemeGroupVersion.WithKind("CronJob"): true,
 }
 
 // strictDecoder rejects unknown and duplicate fields, as kubectl's default
@@ -97,7 +98,7 @@ func decodeAll(file string, data []byte) ([]manifest, error) {
 			return nil, badInput("%s: document %d: %v", file, doc, cleanDecodeError(err))
 		}
 		if !supportedKinds[*gvk] {
-			return nil, badInput("%s: document %d: unsupported kind %s (jobsim runs batch/v1 Jobs)", file, doc, gvk.GroupKind().String()+" "+gvk.Version)
+			return nil, badInput("%s: document %d: unsupported kind %s (jobsim runs batch/v1 Jobs and CronJobs)", file, doc, gvk.GroupKind().String()+" "+gvk.Version)
 		}
 		obj.GetObjectKind().SetGroupVersionKind(*gvk)
 		out = append(out, manifest{file: file, doc: doc, obj: obj})

@@ -39,6 +39,7 @@ type simulation struct {
 	ctrl     *controller.Controller
 	kubelet  *sim.Kubelet
 	progress *progressPrinter
+	cron     *cronJobs // cronjob.go
 }
 
 func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
@@ -90,6 +91,9 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 
 	s := &simulation{clock: clk, cluster: cluster, client: client, ctrl: ctrl, kubelet: kubelet,
 		progress: newProgressPrinter(progress, simStart)}
+	if err := s.startCronJobController(ctx, o); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -107,6 +111,10 @@ func (s *simulation) apply(ctx context.Context, manifests []manifest) error {
 				return badInput("%s: %s", m.describe(), describeAPIError(err))
 			}
 			s.progress.created(obj)
+		case *batchv1.CronJob:
+			if err := s.applyCronJob(ctx, m, obj); err != nil {
+				return err
+			}
 		default:
 			return badInput("%s: unsupported object", m.describe())
 		}
@@ -144,7 +152,7 @@ func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, err
 	runner := &sim.Runner{
 		Clock:   s.clock,
 		Cluster: s.cluster,
-		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle},
+		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.cron.ctrl.Idle},
 		OnStep:  func() { s.progress.step(ctx, s.client, s.clock.Now()) },
 	}
 	err := runner.RunUntil(ctx, func() bool {
@@ -178,6 +186,10 @@ func (s *simulation) finished(ctx context.Context) (done, allComplete bool) {
 
 // report prints the final state: tables, or a v1 List for -o json.
 func (s *simulation) report(ctx context.Context, w io.Writer, format string) error {
+	cronJobs, err := s.listCronJobs(ctx)
+	if err != nil {
+		return err
+	}
 	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -189,8 +201,9 @@ func (s *simulation) report(ctx context.Context, w io.Writer, format string) err
 	slices.SortFunc(jobs.Items, func(a, b batchv1.Job) int { return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name) })
 	sortPodsByCreation(pods.Items)
 	if format == "json" {
-		return printList(w, jobs.Items, pods.Items)
+		return printList(w, cronJobs, jobs.Items, pods.Items)
 	}
+	printCronJobs(w, cronJobs, s.clock.Now())
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "$ kubectl get jobs -o wide")
 	printJobs(w, jobs.Items, s.clock.Now())
@@ -200,11 +213,14 @@ func (s *simulation) report(ctx context.Context, w io.Writer, format string) err
 	return nil
 }
 
-func printList(w io.Writer, jobs []batchv1.Job, pods []v1.Pod) error {
+func printList(w io.Writer, cronJobs []batchv1.CronJob, jobs []batchv1.Job, pods []v1.Pod) error {
 	list := &v1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
 	add := func(obj runtime.Object, kind string, gv string) {
 		obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(gv, kind))
 		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+	}
+	for i := range cronJobs {
+		add(&cronJobs[i], "CronJob", "batch/v1")
 	}
 	for i := range jobs {
 		add(&jobs[i], "Job", "batch/v1")
