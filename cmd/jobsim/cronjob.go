@@ -113,15 +113,22 @@ func needsFor(manifests []manifest) error {
 // the span still gets its Job. The outcome counts as completed whenever the
 // span ran: CronJob Jobs are a stream, and a failed one is part of it.
 func (s *simulation) runFor(ctx context.Context, span time.Duration) (outcome, error) {
+	err := s.advance(ctx, span+cronjob.NextScheduleDelta)
+	return outcome{allCompleted: err == nil}, err
+}
+
+// advance moves virtual time forward by exactly d with both controllers
+// and the kubelet running, printing progress at every step.
+func (s *simulation) advance(ctx context.Context, d time.Duration) error {
 	runner := &sim.Runner{
 		Clock:   s.clock,
 		Cluster: s.cluster,
 		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.cron.ctrl.Idle},
 		OnStep:  func() { s.stepCronJobs(ctx) },
 	}
-	err := runner.RunFor(ctx, span+cronjob.NextScheduleDelta)
+	err := runner.RunFor(ctx, d)
 	s.stepCronJobs(ctx)
-	return outcome{allCompleted: err == nil}, err
+	return err
 }
 
 // stepCronJobs prints what happened since the last step: Jobs that
