@@ -515,3 +515,35 @@ func TestSyncTwiceCreatesOnce(t *testing.T) {
 	assert.Empty(t, f.events())
 	assert.Equal(t, 5*time.Minute, *requeue)
 }
+
+// TestFieldReportF20: "1 0 * * *" with startingDeadlineSeconds 10, first
+// evaluated 4 s late (the Job is created) or 12 s late (it is not: a
+// MissSchedule warning, lastScheduleTime unchanged, and the next look is
+// the following day's start time).
+func TestFieldReportF20(t *testing.T) {
+	daily := func() *batchv1.CronJob {
+		return cronJob(lastScheduled(at(time.Minute-24*time.Hour)), func(cj *batchv1.CronJob) {
+			cj.Spec.Schedule = "1 0 * * *"
+			cj.Spec.StartingDeadlineSeconds = ptr.To[int64](10)
+			cj.CreationTimestamp = metav1.NewTime(created.Add(-48 * time.Hour))
+		})
+	}
+	slot := at(time.Minute) // 00:01:00
+
+	t.Run("a: 4 s late", func(t *testing.T) {
+		f := newFixture(t, slot.Add(4*time.Second), daily())
+		requeue, err := f.sync()
+		require.NoError(t, err)
+		assert.Equal(t, []string{"create jobs " + nameAt(slot), "update cronjobs/status hello"}, f.actions())
+		assertTime(t, slot, f.statusWritten().Status.LastScheduleTime, "lastScheduleTime")
+		assert.Equal(t, 24*time.Hour-4*time.Second+NextScheduleDelta, *requeue)
+	})
+	t.Run("b: 12 s late", func(t *testing.T) {
+		f := newFixture(t, slot.Add(12*time.Second), daily())
+		requeue, err := f.sync()
+		require.NoError(t, err)
+		assert.Empty(t, f.actions(), "no Job, no status change")
+		assertEvents(t, []string{"Warning MissSchedule Missed scheduled time to start a job: Sun, 01 Mar 2026 00:01:00 +0000"}, f.events())
+		assert.Equal(t, 24*time.Hour-12*time.Second+NextScheduleDelta, *requeue, "next: tomorrow's start time")
+	})
+}
