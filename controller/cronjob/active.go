@@ -75,6 +75,12 @@ func (c *Controller) reconcileActive(ctx context.Context, w *workingCopy, jobs [
 		if children.Has(ref.UID) {
 			continue
 		}
+		if c.deletedByUs(ref.UID) {
+			// Deleted by an earlier sync whose status write this copy of
+			// the CronJob predates: known gone, nothing to report.
+			removeActive(w.cj, ref.UID)
+			continue
+		}
 		job, err := c.client.BatchV1().Jobs(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err), err == nil && job.UID != ref.UID:

@@ -82,6 +82,13 @@ type Controller struct {
 	// busy counts keys being synced right now; with the queue length it
 	// tells the simulator when the controller has nothing left to do.
 	busy atomic.Int64
+
+	// deleted holds the UIDs of Jobs this controller deleted whose
+	// deletion the Job cache has not shown yet. A sync in between would
+	// otherwise still see them: as running Jobs missing from
+	// status.active (UnexpectedJob), as listed Jobs gone from the API
+	// (MissingJob), or as history to delete again.
+	deleted sync.Map // types.UID → struct{}
 }
 
 // NewQueueFactory returns a QueueFactory for one workqueue implementation

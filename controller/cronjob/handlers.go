@@ -106,11 +106,6 @@ func (c *Controller) onJobAdd(obj interface{}) {
 	if !ok {
 		return
 	}
-	if job.DeletionTimestamp != nil {
-		// Seen for the first time on its way out (after a restart, say).
-		c.onJobDelete(job)
-		return
-	}
 	if cj := c.cronJobOf(job); cj != nil {
 		c.queue.Add(keyOf(cj))
 	}
@@ -139,6 +134,7 @@ func (c *Controller) onJobDelete(obj interface{}) {
 		obj = tomb.Obj
 	}
 	if job, ok := obj.(*batchv1.Job); ok {
+		c.deleted.Delete(job.UID) // the cache has caught up
 		if cj := c.cronJobOf(job); cj != nil {
 			c.queue.Add(keyOf(cj))
 		}

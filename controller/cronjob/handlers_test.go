@@ -127,6 +127,17 @@ func TestJobHandlers(t *testing.T) {
 		{name: "a released Job wakes its former CronJob", event: func(c *Controller) { c.onJobUpdate(job, orphan) }, want: []string{"default/hello now"}},
 		{name: "a deleted Job", event: func(c *Controller) { c.onJobDelete(job) }, want: []string{"default/hello now"}},
 		{
+			name: "the deletion of a Job this controller deleted: it is forgotten",
+			event: func(c *Controller) {
+				c.deleted.Store(job.UID, struct{}{})
+				c.onJobDelete(job)
+				if c.deletedByUs(job.UID) {
+					panic("still remembered")
+				}
+			},
+			want: []string{"default/hello now"},
+		},
+		{
 			name:  "a deleted Job seen as a tombstone",
 			event: func(c *Controller) { c.onJobDelete(cache.DeletedFinalStateUnknown{Key: "default/x", Obj: job}) },
 			want:  []string{"default/hello now"},

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 )
 
@@ -68,6 +69,13 @@ func olderFirst(a, b *batchv1.Job) int {
 	return strings.Compare(a.Name, b.Name)
 }
 
+// deletedByUs reports whether this controller deleted the Job with uid and
+// the Job cache has not caught up with that yet.
+func (c *Controller) deletedByUs(uid types.UID) bool {
+	_, ok := c.deleted.Load(uid)
+	return ok
+}
+
 // deleteJob deletes one of cj's Jobs with Background propagation, so the
 // garbage collector removes its pods too, and takes it off status.active.
 // History cleanup and the Replace policy both delete this way. It reports
@@ -79,6 +87,9 @@ func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, job *ba
 		// Only the Job that was seen: never a namesake created since.
 		Preconditions: &metav1.Preconditions{UID: &job.UID},
 	})
+	if err == nil || apierrors.IsNotFound(err) {
+		c.deleted.Store(job.UID, struct{}{})
+	}
 	if apierrors.IsNotFound(err) {
 		// Gone already: an earlier sync deleted it and the cache has not
 		// caught up yet, or someone else did. Done, with nothing to report

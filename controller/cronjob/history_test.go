@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
@@ -33,6 +34,7 @@ func TestCleanupHistory(t *testing.T) {
 		jobs        []*batchv1.Job
 		failDelete  bool
 		goneFromAPI []string
+		deletedByUs []string
 		wantDeleted []string
 		wantEvents  []string
 	}{
@@ -99,6 +101,13 @@ func TestCleanupHistory(t *testing.T) {
 			wantEvents:  []string{},
 		},
 		{
+			name:        "a Job this controller deleted already is left alone until the cache drops it",
+			succeeded:   ptr.To[int32](1),
+			jobs:        []*batchv1.Job{child(cj, minutes(5), complete), child(cj, minutes(10), complete)},
+			deletedByUs: []string{nameAt(minutes(5))},
+			wantEvents:  []string{},
+		},
+		{
 			name:        "failed deletes are reported, the rest still tried, none retried in this sync",
 			succeeded:   ptr.To[int32](1),
 			jobs:        []*batchv1.Job{child(cj, minutes(5), complete), child(cj, minutes(10), complete), child(cj, minutes(15), complete)},
@@ -125,7 +134,12 @@ func TestCleanupHistory(t *testing.T) {
 				require.NoError(t, f.client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), "default", name))
 			}
 
-			f.ctrl.cleanupHistory(f.ctx, cj.DeepCopy(), tc.jobs)
+			for _, name := range tc.deletedByUs {
+				f.ctrl.deleted.Store(types.UID("uid-"+name), struct{}{})
+			}
+			children, err := f.ctrl.childJobs(cj)
+			require.NoError(t, err)
+			f.ctrl.cleanupHistory(f.ctx, cj.DeepCopy(), children)
 
 			var deleted []string
 			for _, a := range f.client.Actions() {

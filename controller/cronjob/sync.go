@@ -43,8 +43,9 @@ func (c *Controller) sync(ctx context.Context, key string) (*time.Duration, erro
 		return nil, nil
 	}
 
-	// 2 List its Jobs: those whose controller reference carries its UID.
-	jobs, err := informers.JobsControlledBy(c.jobIndexer, cached.UID)
+	// 2 List its Jobs: those whose controller reference carries its UID,
+	// less those this controller has deleted already.
+	jobs, err := c.childJobs(cached)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +72,16 @@ func (c *Controller) sync(ctx context.Context, key string) (*time.Duration, erro
 		return requeue, nil
 	}
 	return nil, syncErr
+}
+
+// childJobs returns the cached Jobs cj controls, less those this controller
+// has deleted already (see Controller.deleted).
+func (c *Controller) childJobs(cj *batchv1.CronJob) ([]*batchv1.Job, error) {
+	jobs, err := informers.JobsControlledBy(c.jobIndexer, cj.UID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(jobs, func(j *batchv1.Job) bool { return c.deletedByUs(j.UID) }), nil
 }
 
 // syncSchedule is steps 5 to 11: reconcile status.active, then decide

@@ -250,6 +250,15 @@ func TestSync(t *testing.T) {
 			wantActions: []string{"get cronjobs hello"},
 			wantRequeue: after(3*time.Minute + NextScheduleDelta),
 		},
+		"a Job this controller deleted, still in the cache: neither unexpected nor missing": {
+			cronJob:          cronJob(lastScheduled(slot5), listing(j5)),
+			jobs:             []*batchv1.Job{j5},
+			setup:            func(f *fixture) { f.ctrl.deleted.Store(j5.UID, struct{}{}) },
+			now:              at(7 * time.Minute),
+			wantActions:      []string{"update cronjobs/status hello"},
+			wantLastSchedule: slot5,
+			wantRequeue:      after(3*time.Minute + NextScheduleDelta),
+		},
 		"a listed Job finished as Failed: off the list, lastSuccessfulTime untouched": {
 			cronJob:          cronJob(lastScheduled(slot5), listing(j5failed)),
 			jobs:             []*batchv1.Job{j5failed},
