@@ -18,10 +18,7 @@ import (
 func (c *Controller) manageJob(ctx context.Context, job *batchv1.Job, st *syncState) (int32, error) {
 	active := int32(len(st.active))
 	if isSuspended(job) {
-		// Suspended pods are not failures: their finalizers go first, so
-		// they are never counted (rule S11).
-		victims := removalOrder(st.active, len(st.active))
-		return c.scaleDown(ctx, job, st, victims)
+		return c.suspendPods(ctx, job, st) // suspend.go
 	}
 
 	want := wantActive(job, st.succeeded, active)

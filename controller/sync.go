@@ -96,11 +96,16 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 	}
 	st.backoff = nextBackoffRecord(c.backoff.get(job.UID), st.newSucceeded, st.newFailed)
 
-	// 6 Decide whether the Job is finishing. An outcome already written as an
-	// interim condition is carried through (e.g. after a restart).
+	// 6 Decide whether the Job is finishing; the first reason wins. An
+	// outcome already written as an interim condition is carried through
+	// (e.g. after a restart), then the backoff limit, and the deadline,
+	// which also arms the timer for the time left.
 	st.finishing = recordedFinishing(&job.Status)
 	if st.finishing == nil && exceedsBackoffLimit(job, st) {
 		st.finishing = &finishing{reason: ReasonBackoffLimitExceeded, message: MessageBackoffLimit}
+	}
+	if st.finishing == nil {
+		st.finishing = c.checkDeadline(ctx, job) // deadline.go
 	}
 
 	active := int32(len(st.active))
@@ -130,7 +135,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 		if reachedCompletions(job, st.succeeded, active) {
 			st.finishing = &finishing{success: true, reason: ReasonCompletionsReached, message: MessageCompletionsReached}
 		} else if manageRan {
-			suspendChanged = c.updateSuspended(job)
+			suspendChanged = c.updateSuspended(ctx, job)
 		}
 	}
 
@@ -190,8 +195,6 @@ func (c *Controller) supportedMode(job *batchv1.Job) bool {
 	return false
 }
 
-func isSuspended(job *batchv1.Job) bool { return ptr.Deref(job.Spec.Suspend, false) }
-
 // exceedsBackoffLimit is rule S3. Failed pods count against the limit with
 // ">"; under restartPolicy OnFailure so do in-place container restarts of
 // pods that still run, with "≥" (and any restart when the limit is 0).
@@ -232,27 +235,4 @@ func reachedCompletions(job *batchv1.Job, succeeded, active int32) bool {
 		return succeeded > 0
 	}
 	return succeeded >= *job.Spec.Completions
-}
-
-// updateSuspended keeps the Suspended condition, its events and startTime in
-// step with spec.suspend. It runs only in syncs where manageJob ran, so the
-// condition changes together with the pods.
-func (c *Controller) updateSuspended(job *batchv1.Job) bool {
-	now := c.clock.Now()
-	if isSuspended(job) {
-		if !setCondition(&job.Status, batchv1.JobSuspended, v1.ConditionTrue, ReasonJobSuspended, MessageJobSuspended, now) {
-			return false
-		}
-		c.recorder.Event(job, v1.EventTypeNormal, EventSuspended, MessageJobSuspended)
-		// The deadline must not run while suspended; the next resume
-		// starts it afresh.
-		job.Status.StartTime = nil
-		return true
-	}
-	if !setCondition(&job.Status, batchv1.JobSuspended, v1.ConditionFalse, ReasonJobResumed, MessageJobResumed, now) {
-		return false
-	}
-	c.recorder.Event(job, v1.EventTypeNormal, EventResumed, MessageJobResumed)
-	job.Status.StartTime = ptr.To(metav1.NewTime(now))
-	return true
 }
