@@ -98,9 +98,12 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 
 	// 6 Decide whether the Job is finishing; the first reason wins. An
 	// outcome already written as an interim condition is carried through
-	// (e.g. after a restart), then the backoff limit, and the deadline,
-	// which also arms the timer for the time left.
+	// (e.g. after a restart), then a FailJob rule, the backoff limit, and
+	// the deadline, which also arms the timer for the time left.
 	st.finishing = recordedFinishing(&job.Status)
+	if st.finishing == nil {
+		st.finishing = failJobDecision(job, pods) // failurepolicy.go
+	}
 	if st.finishing == nil && exceedsBackoffLimit(job, st) {
 		st.finishing = &finishing{reason: ReasonBackoffLimitExceeded, message: MessageBackoffLimit}
 	}
@@ -180,7 +183,10 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 		}
 	}
 	st.succeeded = job.Status.Succeeded + int32(len(st.newSucceeded)+len(st.uncounted.Succeeded))
-	st.failed = job.Status.Failed + int32(len(st.newFailed)+len(st.uncounted.Failed))
+	// Failures the pod failure policy ignores stay off the books (they
+	// still slow down replacements, through newFailed and the backoff record).
+	counted := countPods(st.newFailed, func(p *v1.Pod) bool { return failureCounted(job, p) })
+	st.failed = job.Status.Failed + counted + int32(len(st.uncounted.Failed))
 	return st
 }
 

@@ -60,7 +60,9 @@ func (c *Controller) trackAndFinish(ctx context.Context, st *syncState, needsWri
 			}
 		case isPodFailed(p, job) || failing:
 			// When the Job fails, every pod not yet finished fails with it.
-			if !listedFailed.Has(p.UID) {
+			// A failure the pod failure policy ignores only loses its
+			// finalizer: it is never listed, so never counted.
+			if !listedFailed.Has(p.UID) && failureCounted(job, p) {
 				listedFailed.Insert(p.UID)
 				needsWrite = true
 			}
