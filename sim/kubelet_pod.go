@@ -283,6 +283,7 @@ func (k *Kubelet) startPod(sp *simPod) {
 	for i := range sp.containers {
 		k.startContainer(sp, i)
 	}
+	k.scheduleEviction(sp) // scripted_eviction.go
 	sp.logger().V(2).Info("Pod started", "podIP", sp.podIP)
 	k.settle(sp)
 	k.sync(sp)

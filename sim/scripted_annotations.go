@@ -29,6 +29,7 @@ const (
 	annotationFailureProbability = "failure-probability"
 	annotationFailureExitCode    = "failure-exit-code"
 	annotationSigtermDelay       = "sigterm-delay"
+	annotationEvictAfter         = "evict-after" // see scripted_eviction.go
 )
 
 // defaultScriptedDuration is how long a scripted attempt runs when the pod
@@ -66,6 +67,9 @@ type Script struct {
 	FailureExitCode int32
 	// SigtermDelay is how long a container takes to exit after SIGTERM.
 	SigtermDelay time.Duration
+	// EvictAfter are the run times after which successive pods of the Job
+	// are evicted; the last one repeats, and a negative one means never.
+	EvictAfter []time.Duration
 }
 
 // scriptedOnly lists the annotations that mean nothing to the exec runtime.
@@ -178,6 +182,8 @@ func (s *Script) set(key, value string) error {
 		}
 	case key == annotationSigtermDelay:
 		s.SigtermDelay, err = parseScriptDuration(value)
+	case key == annotationEvictAfter:
+		s.EvictAfter, err = parseList(value, parseEvictAfter)
 	default:
 		err = errors.New("unknown annotation (see docs/simulator.md for the known ones)")
 	}
