@@ -39,6 +39,12 @@ type simulation struct {
 	ctrl     *controller.Controller
 	kubelet  *sim.Kubelet
 	progress *progressPrinter
+	// out is where progress lines go.
+	out io.Writer
+	// ttl deletes finished Jobs (ttl.go); timeline runs the scripted
+	// actions of the Jobs (actions.go).
+	ttl      *ttlRun
+	timeline *timeline
 }
 
 func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
@@ -78,6 +84,10 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 		return nil, err
 	}
 	kubelet := sim.NewKubelet(client, clk, kubeletOpts)
+	ttlRun, err := newTTLRun(ctx, client, factory, clk, impl)
+	if err != nil {
+		return nil, err
+	}
 
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
@@ -87,9 +97,11 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	}
 	go ctrl.Run(ctx, o.workers)
 	go func() { _ = kubelet.Run(ctx) }()
+	go ttlRun.run(ctx)
 
 	s := &simulation{clock: clk, cluster: cluster, client: client, ctrl: ctrl, kubelet: kubelet,
-		progress: newProgressPrinter(progress, simStart)}
+		progress: newProgressPrinter(progress, simStart), out: progress, ttl: ttlRun}
+	s.timeline = newTimeline(clk, client, progress, s.progress)
 	return s, nil
 }
 
@@ -102,6 +114,12 @@ func (s *simulation) apply(ctx context.Context, manifests []manifest) error {
 		case *batchv1.Job:
 			if obj.Namespace == "" {
 				obj.Namespace = metav1.NamespaceDefault
+			}
+			if deferred, err := s.timeline.schedule(ctx, m, obj); err != nil || deferred {
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			if _, err := s.client.BatchV1().Jobs(obj.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 				return badInput("%s: %s", m.describe(), describeAPIError(err))
@@ -144,8 +162,11 @@ func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, err
 	runner := &sim.Runner{
 		Clock:   s.clock,
 		Cluster: s.cluster,
-		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle},
-		OnStep:  func() { s.progress.step(ctx, s.client, s.clock.Now()) },
+		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.ttl.ctrl.Idle},
+		OnStep: func() {
+			s.progress.step(ctx, s.client, s.clock.Now())
+			s.ttl.printGone(s.out, s.progress, s.clock.Now())
+		},
 	}
 	err := runner.RunUntil(ctx, func() bool {
 		done, _ := s.finished(ctx)
@@ -157,10 +178,21 @@ func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, err
 }
 
 // finished reports whether every Job has a terminal condition, and whether
-// all of them are Complete.
+// all of them are Complete. Finished Jobs already deleted count by how they
+// ended; the run goes on while a scripted action is due or a finished Job
+// waits for its TTL.
 func (s *simulation) finished(ctx context.Context) (done, allComplete bool) {
 	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-	if err != nil || len(jobs.Items) == 0 {
+	if err != nil || s.timeline.pending() {
+		return false, false
+	}
+	for i := range jobs.Items {
+		if waitsForTTL(&jobs.Items[i]) {
+			return false, false
+		}
+	}
+	jobs.Items = append(jobs.Items, s.ttl.finishedAndGone()...)
+	if len(jobs.Items) == 0 {
 		return false, false
 	}
 	allComplete = true
