@@ -43,6 +43,8 @@ type simulation struct {
 	// replaces both.
 	ctrl     *controller.Controller
 	stopCtrl func()
+	// stopKubelet stops the kubelet and waits for it.
+	stopKubelet func()
 }
 
 func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
@@ -68,8 +70,23 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	if err := s.startController(ctx, client); err != nil {
 		return nil, err
 	}
-	go func() { _ = s.kubelet.Run(ctx) }()
+	kubeletCtx, cancelKubelet := context.WithCancel(ctx)
+	kubeletDone := make(chan struct{})
+	go func() {
+		defer close(kubeletDone)
+		_ = s.kubelet.Run(kubeletCtx)
+	}()
+	s.stopKubelet = func() {
+		cancelKubelet()
+		<-kubeletDone
+	}
 	return s, nil
+}
+
+// stop ends the controller and the kubelet and waits until both have.
+func (s *simulation) stop() {
+	s.stopCtrl()
+	s.stopKubelet()
 }
 
 // startController starts a Job controller with informers and queues of its
