@@ -32,8 +32,8 @@ type scenario struct {
 	t   *testing.T
 	ctx context.Context
 	sim *simulation
-	// lag is the stale view of pods that restartWithLag gives the
-	// controller; its delays stay idle until a test adds one.
+	// lag is the controller's view of pods; it lags only once a test adds
+	// a delay.
 	lag    *sim.PodWatchLag
 	runner *sim.Runner
 	inv    *invariants
@@ -53,6 +53,9 @@ func newScenario(t *testing.T) *scenario {
 		s.stop()
 	})
 	sc := &scenario{t: t, ctx: ctx, sim: s, lag: sim.NewPodWatchLag(s.clock)}
+	// The controller always sees pods through the lag, so that a test can
+	// make its view stale at any moment; without delays it is exact.
+	sc.restart()
 	sc.inv = newInvariants(sc)
 	sc.runner = s.runner(sc.lag.Idle)
 	sc.runner.OnStep = sc.inv.check
@@ -248,10 +251,10 @@ func (s *scenario) finished(name string, limit time.Duration) *batchv1.Job {
 	return s.job(name)
 }
 
-// restartWithLag restarts the controller on a client whose pod view goes
-// through s.lag, as a process restart does: nothing the old one held in
-// memory survives.
-func (s *scenario) restartWithLag() {
+// restart restarts the controller as a process restart does: nothing the
+// old one held in memory survives, and the new one lists everything again,
+// through s.lag.
+func (s *scenario) restart() {
 	s.t.Helper()
 	require.NoError(s.t, s.sim.restartController(s.ctx, s.lag.Client(s.sim.client)))
 }
