@@ -259,6 +259,23 @@ func (s *scenario) restart() {
 	require.NoError(s.t, s.sim.restartController(s.ctx, s.lag.Client(s.sim.client)))
 }
 
+// restartAround stops the controller, does what happens while it is down,
+// and starts a new one, as restart does.
+func (s *scenario) restartAround(whileDown func()) {
+	s.t.Helper()
+	s.sim.stopCtrl()
+	whileDown()
+	require.NoError(s.t, s.sim.startController(s.ctx, s.lag.Client(s.sim.client)))
+}
+
+// deleteJob deletes a Job through the API; a nil policy sends none, which
+// for batch/v1 Jobs means Orphan.
+func (s *scenario) deleteJob(name string, policy *metav1.DeletionPropagation) {
+	s.t.Helper()
+	require.NoError(s.t, s.sim.client.BatchV1().Jobs(metav1.NamespaceDefault).Delete(s.ctx, name,
+		metav1.DeleteOptions{PropagationPolicy: policy}))
+}
+
 func hasTrue(job *batchv1.Job, t batchv1.JobConditionType) bool {
 	c := condition(job, t)
 	return c != nil && c.Status == v1.ConditionTrue
