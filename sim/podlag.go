@@ -80,7 +80,7 @@ func (l *PodWatchLag) Idle() bool {
 	defer l.mu.Unlock()
 	now := l.clock.Now()
 	for s := range l.streams {
-		if len(s.ready) > 0 || s.handing {
+		if s.out.pending() > 0 {
 			return false
 		}
 		for _, h := range s.held {
@@ -133,13 +133,7 @@ func (l *PodWatchLag) watch(ctx context.Context, pods typedcorev1.PodInterface, 
 	if err != nil {
 		return nil, err
 	}
-	s := &lagStream{
-		lag:    l,
-		inner:  inner,
-		result: make(chan watch.Event),
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-	}
+	s := &lagStream{lag: l, inner: inner, out: newEventPump(), done: make(chan struct{})}
 	l.mu.Lock()
 	l.streams[s] = struct{}{}
 	s.held, l.hidden = l.hidden, nil
@@ -149,32 +143,27 @@ func (l *PodWatchLag) watch(ctx context.Context, pods typedcorev1.PodInterface, 
 	}
 	l.mu.Unlock()
 	go s.receive()
-	go s.pump()
+	go s.out.run(s.done)
 	return s, nil
 }
 
-// lagStream is one watch seen through the lag. Its fields below inner are
-// guarded by lag.mu.
+// lagStream is one watch seen through the lag.
 type lagStream struct {
-	lag    *PodWatchLag
-	inner  watch.Interface
-	result chan watch.Event
-	wake   chan struct{}
-	done   chan struct{}
-	stop   sync.Once
+	lag   *PodWatchLag
+	inner watch.Interface
+	// out delivers the events that are due.
+	out  *eventPump
+	done chan struct{}
+	stop sync.Once
 
 	// held waits for its due times, in arrival order; the events of one
-	// pod have non-decreasing due times.
+	// pod have non-decreasing due times. Guarded by lag.mu.
 	held []heldEvent
-	// ready is due and waits for the reader; handing is set while the pump
-	// holds an event the reader has not taken yet.
-	ready   []watch.Event
-	handing bool
 }
 
 var _ watch.Interface = (*lagStream)(nil)
 
-func (s *lagStream) ResultChan() <-chan watch.Event { return s.result }
+func (s *lagStream) ResultChan() <-chan watch.Event { return s.out.result }
 
 func (s *lagStream) Stop() {
 	s.stop.Do(func() {
@@ -204,7 +193,7 @@ func (s *lagStream) admit(ev watch.Event) {
 	pod, ok := ev.Object.(*corev1.Pod)
 	if !ok {
 		// Errors and bookmarks concern the stream, not one pod.
-		s.readyLocked(ev)
+		s.out.enqueue(ev)
 		return
 	}
 	due := l.dueLocked(ev.Type, pod, now)
@@ -214,7 +203,7 @@ func (s *lagStream) admit(ev watch.Event) {
 		}
 	}
 	if !due.After(now) {
-		s.readyLocked(ev)
+		s.out.enqueue(ev)
 		return
 	}
 	l.seq++
@@ -251,46 +240,7 @@ func (s *lagStream) releaseDueLocked(now time.Time) {
 	})
 	s.held = later
 	for _, h := range due {
-		s.readyLocked(h.ev)
-	}
-}
-
-func (s *lagStream) readyLocked(ev watch.Event) {
-	s.ready = append(s.ready, ev)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// pump hands ready events to the reader one at a time.
-func (s *lagStream) pump() {
-	defer close(s.result)
-	l := s.lag
-	for {
-		l.mu.Lock()
-		if len(s.ready) == 0 {
-			l.mu.Unlock()
-			select {
-			case <-s.wake:
-				continue
-			case <-s.done:
-				return
-			}
-		}
-		ev := s.ready[0]
-		s.ready = s.ready[1:]
-		s.handing = true
-		l.mu.Unlock()
-
-		select {
-		case s.result <- ev:
-		case <-s.done:
-			return
-		}
-		l.mu.Lock()
-		s.handing = false
-		l.mu.Unlock()
+		s.out.enqueue(h.ev)
 	}
 }
 
