@@ -28,6 +28,13 @@ import (
 // runner that checks the invariants after every step. Pods behave as the
 // sim.kjob.dev/ annotations of their Job's template say; nothing is faked
 // by hand unless a report needs a pod nobody would create.
+//
+// Reading the expected times: a pod starts 1 s after its creation unless
+// its script says otherwise, and the controller syncs 1 s after the pod
+// events or status-only Job updates (its own included) that wake it. The
+// API keeps server-set timestamps to the second, as the apiserver does, so
+// scripts whose gaps a test measures keep pod exits on whole seconds, and
+// every script keeps the kubelet's moments apart from the controller's.
 type scenario struct {
 	t   *testing.T
 	ctx context.Context
