@@ -2,14 +2,16 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check unit build bench
+.PHONY: run test vet fmt-check unit build bench tools
 
 ## run: the seed tutorial's hello job on the embedded simulator.
 run:
 	$(GO) run ./cmd/jobsim testdata/hello-job.yaml
 
-## test: formatting, vet and every test under the race detector.
-test: fmt-check vet unit
+## test: formatting, vet and every test under the race detector, including
+## the integration tests against a real kube-apiserver and etcd (built by
+## `tools` on first use; a missing binary is a failure here, not a skip).
+test: fmt-check vet tools unit
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -19,7 +21,12 @@ vet:
 	$(GO) vet $(PKGS)
 
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	KJOB_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 $(PKGS)
+
+## tools: etcd, kube-apiserver, kube-controller-manager and kubectl, built
+## from the Go module proxy into bin/ (rebuilt only when their pins change).
+tools:
+	GO=$(GO) ./hack/build-tools.sh
 
 build:
 	$(GO) build -o bin/ ./cmd/...

@@ -22,9 +22,11 @@ import (
 //
 // resync 0 disables periodic resyncs: the controller reacts to changes and to
 // its own timers (AddAfter), never to a periodic replay of the whole cache.
-func NewFactory(client kubernetes.Interface, resync time.Duration) informers.SharedInformerFactory {
-	return informers.NewSharedInformerFactoryWithOptions(client, resync,
-		informers.WithTransform(DropManagedFields))
+// Further options (informers.WithNamespace, say) are applied after the
+// transform.
+func NewFactory(client kubernetes.Interface, resync time.Duration, opts ...informers.SharedInformerOption) informers.SharedInformerFactory {
+	opts = append([]informers.SharedInformerOption{informers.WithTransform(DropManagedFields)}, opts...)
+	return informers.NewSharedInformerFactoryWithOptions(client, resync, opts...)
 }
 
 // DropManagedFields is a cache.TransformFunc that clears metadata.managedFields.

@@ -17,7 +17,7 @@ import (
 )
 
 // Cluster is an in-memory API server: client-go's fake clientset plus the
-// server-side behaviour the fake leaves out (see docs/simulator-cluster.md).
+// server-side behaviour the fake leaves out (see docs/simulator.md).
 //
 // The fake stores objects and answers Get. Cluster's reactors take over every
 // other verb, in this order of responsibility:

@@ -20,8 +20,7 @@ import (
 //	   │                          │                  all exited: Succeeded / Failed
 //	   └──────────────────────────┴── deletionTimestamp ──▶ stop containers ──▶ terminal phase ──▶ delete (grace 0)
 //
-// docs/simulator-kubelet.md draws the same machine with the statuses
-// written at each step.
+// docs/simulator.md describes the kubelet and its runtimes around it.
 
 // podStage is where a pod is in that lifecycle.
 type podStage int

@@ -16,7 +16,7 @@ import (
 // them on a Job's pod template; the Job controller copies them to each pod.
 const AnnotationPrefix = "sim.kjob.dev/"
 
-// The annotation names, without AnnotationPrefix. docs/simulator-kubelet.md
+// The annotation names, without AnnotationPrefix. docs/simulator.md
 // is the reference for their values.
 const (
 	annotationRuntime            = "runtime"
@@ -179,7 +179,7 @@ func (s *Script) set(key, value string) error {
 	case key == annotationSigtermDelay:
 		s.SigtermDelay, err = parseScriptDuration(value)
 	default:
-		err = errors.New("unknown annotation (see docs/simulator-kubelet.md for the known ones)")
+		err = errors.New("unknown annotation (see docs/simulator.md for the known ones)")
 	}
 	return err
 }
