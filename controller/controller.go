@@ -174,7 +174,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		c.orphanQueue.ShutDown()
 		wg.Wait()
 	}()
-	if !cache.WaitForNamedCacheSync("job", ctx.Done(), c.jobsSynced, c.podsSynced) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.jobsSynced, c.podsSynced) {
 		return
 	}
 	for range workers {
