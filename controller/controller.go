@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,20 +157,33 @@ func NewQueueFactory(impl workqueue.Implementation) QueueFactory {
 // Run waits for the caches, then runs workers until ctx ends. Each worker
 // serves both queues, so a Job sync and an orphan clean-up never wait for
 // each other's worker pool.
+//
+// Run returns only once every worker has finished its current sync, so a
+// caller that starts a new controller after Run returns (a restart) never
+// has two controllers writing the same Job.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	defer c.orphanQueue.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting job controller", "workers", workers)
 	defer logger.Info("Shutting down job controller")
 
-	if !cache.WaitForNamedCacheSync("job", ctx.Done(), c.jobsSynced, c.podsSynced) {
+	var wg sync.WaitGroup
+	defer func() {
+		// Shutting the queues down wakes workers blocked in Get.
+		c.queue.ShutDown()
+		c.orphanQueue.ShutDown()
+		wg.Wait()
+	}()
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.jobsSynced, c.podsSynced) {
 		return
 	}
 	for range workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.queue, c.syncJob) }, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.orphanQueue, c.syncOrphanPod) }, time.Second)
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.queue, c.syncJob) }, time.Second)
+		})
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.orphanQueue, c.syncOrphanPod) }, time.Second)
+		})
 	}
 	<-ctx.Done()
 }

@@ -66,6 +66,10 @@ func (c *Controller) trackAndFinish(ctx context.Context, st *syncState, needsWri
 				listedFailed.Insert(p.UID)
 				needsWrite = true
 			}
+		case job.DeletionTimestamp != nil:
+			// Once its Job is being deleted nobody will count this pod, and
+			// a finalizer left on it would hold up its deletion (F14). It
+			// goes uncounted, like a surplus pod.
 		default:
 			continue // still running: it keeps its finalizer
 		}

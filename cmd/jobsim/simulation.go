@@ -16,9 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/informers"
@@ -36,9 +33,19 @@ type simulation struct {
 	clock    *sim.VirtualClock
 	cluster  *sim.Cluster
 	client   kubernetes.Interface
-	ctrl     *controller.Controller
 	kubelet  *sim.Kubelet
 	progress *progressPrinter
+
+	queue   workqueue.Implementation
+	workers int
+	// ctrl is the running Job controller and stopCtrl stops it, returning
+	// once its workers and informers have ended. restartController
+	// replaces both.
+	ctrl     *controller.Controller
+	stopCtrl func()
+	// stopKubelet stops the kubelet and waits for it.
+	stopKubelet func()
+
 	// out is where progress lines go.
 	out io.Writer
 	// ttl deletes finished Jobs (ttl.go); timeline runs the scripted
@@ -55,25 +62,6 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	clk := sim.NewVirtualClock(simStart)
 	cluster := sim.NewCluster(clk, sim.WithRandomSeed(o.seed))
 	client := cluster.Client()
-
-	// Events carry virtual timestamps, like everything else in the run.
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx),
-		record.WithCorrelatorOptions(record.CorrelatorOptions{Clock: clk}))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
-
-	factory := informers.NewFactory(client, 0)
-	ctrl, err := controller.New(ctx, controller.Config{
-		Client:      client,
-		JobInformer: factory.Batch().V1().Jobs(),
-		PodInformer: factory.Core().V1().Pods(),
-		Clock:       clk,
-		Recorder:    recorder,
-		NewQueue:    controller.NewQueueFactory(impl),
-	})
-	if err != nil {
-		return nil, err
-	}
 	kubeletOpts := sim.KubeletOptions{
 		NodeCount:      o.nodes,
 		DefaultRuntime: sim.RuntimeName(o.runtime),
@@ -83,26 +71,97 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	if err := kubeletOpts.Validate(); err != nil {
 		return nil, err
 	}
-	kubelet := sim.NewKubelet(client, clk, kubeletOpts)
-	ttlRun, err := newTTLRun(ctx, client, factory, clk, impl)
-	if err != nil {
+	s := &simulation{clock: clk, cluster: cluster, client: client,
+		kubelet: sim.NewKubelet(client, clk, kubeletOpts), progress: newProgressPrinter(progress, simStart),
+		queue: impl, workers: o.workers, out: progress}
+	if err := s.startController(ctx, client); err != nil {
 		return nil, err
 	}
+	if s.ttl, err = startTTLRun(ctx, client, clk, impl); err != nil {
+		s.stopCtrl()
+		return nil, err
+	}
+	s.timeline = newTimeline(clk, client, progress, s.progress)
+	kubeletCtx, cancelKubelet := context.WithCancel(ctx)
+	kubeletDone := make(chan struct{})
+	go func() {
+		defer close(kubeletDone)
+		_ = s.kubelet.Run(kubeletCtx)
+	}()
+	s.stopKubelet = func() {
+		cancelKubelet()
+		<-kubeletDone
+	}
+	return s, nil
+}
 
+// stop ends the controllers and the kubelet and waits until all have.
+func (s *simulation) stop() {
+	s.stopCtrl()
+	s.ttl.stop()
+	s.stopKubelet()
+}
+
+// startController starts a Job controller with informers and queues of its
+// own, talking to the cluster through client.
+func (s *simulation) startController(ctx context.Context, client kubernetes.Interface) error {
+	ctx, cancel := context.WithCancel(ctx)
+	factory := informers.NewFactory(client, 0)
+	ctrl, err := controller.New(ctx, controller.Config{
+		Client:      client,
+		JobInformer: factory.Batch().V1().Jobs(),
+		PodInformer: factory.Core().V1().Pods(),
+		Clock:       s.clock,
+		// Written into the cluster during the sync, stamped with virtual
+		// time, so a run can list them as soon as it is quiet.
+		Recorder: s.cluster.NewEventRecorder("job-controller"),
+		NewQueue: controller.NewQueueFactory(s.queue),
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+			cancel()
+			factory.Shutdown()
+			return fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
-	go ctrl.Run(ctx, o.workers)
-	go func() { _ = kubelet.Run(ctx) }()
-	go ttlRun.run(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctrl.Run(ctx, s.workers)
+	}()
+	s.ctrl = ctrl
+	s.stopCtrl = func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	}
+	return nil
+}
 
-	s := &simulation{clock: clk, cluster: cluster, client: client, ctrl: ctrl, kubelet: kubelet,
-		progress: newProgressPrinter(progress, simStart), out: progress, ttl: ttlRun}
-	s.timeline = newTimeline(clk, client, progress, s.progress)
-	return s, nil
+// restartController does what a restart of the controller's process does:
+// the running controller stops, and a new one starts with nothing in
+// memory, fresh informers and fresh queues. client is what the new one
+// talks to; a sim.PodWatchLag's client gives it a cache that lags.
+func (s *simulation) restartController(ctx context.Context, client kubernetes.Interface) error {
+	s.stopCtrl()
+	return s.startController(ctx, client)
+}
+
+// runner drives this simulation's clock until the cluster, the controllers,
+// the kubelet and whatever idle adds have all settled.
+func (s *simulation) runner(idle ...func() bool) *sim.Runner {
+	// The controller is read at every call: a restart replaces it.
+	ctrlIdle := func() bool { return s.ctrl.Idle() }
+	return &sim.Runner{
+		Clock:   s.clock,
+		Cluster: s.cluster,
+		Idle:    append([]func() bool{ctrlIdle, s.kubelet.Idle, s.ttl.ctrl.Idle}, idle...),
+	}
 }
 
 // apply creates the objects as `kubectl create` would. The in-memory
@@ -159,14 +218,10 @@ type outcome struct {
 
 // run drives virtual time until every Job has finished or limit passes.
 func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, error) {
-	runner := &sim.Runner{
-		Clock:   s.clock,
-		Cluster: s.cluster,
-		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.ttl.ctrl.Idle},
-		OnStep: func() {
-			s.progress.step(ctx, s.client, s.clock.Now())
-			s.ttl.printGone(s.out, s.progress, s.clock.Now())
-		},
+	runner := s.runner()
+	runner.OnStep = func() {
+		s.progress.step(ctx, s.client, s.clock.Now())
+		s.ttl.printGone(s.out, s.progress, s.clock.Now())
 	}
 	err := runner.RunUntil(ctx, func() bool {
 		done, _ := s.finished(ctx)

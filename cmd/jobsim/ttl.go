@@ -8,12 +8,12 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/controller/ttl"
+	"github.com/kjob-dev/kjob/informers"
 	"github.com/kjob-dev/kjob/sim"
 	"github.com/kjob-dev/kjob/workqueue"
 )
@@ -25,6 +25,8 @@ import (
 // done, and remembers how each deleted Job ended, for the exit status.
 type ttlRun struct {
 	ctrl *ttl.Controller
+	// stop ends the controller and waits for it.
+	stop func()
 
 	mu sync.Mutex
 	// gone holds the last state of every finished Job that left the
@@ -34,25 +36,37 @@ type ttlRun struct {
 	reported int
 }
 
-// newTTLRun builds the controller on the simulation's informers. Start it
-// with run once the informers are started.
-func newTTLRun(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory,
-	clk *sim.VirtualClock, impl workqueue.Implementation) (*ttlRun, error) {
+// startTTLRun starts the controller with informers and a queue of its own,
+// as its own process would have; stop ends it.
+func startTTLRun(ctx context.Context, client kubernetes.Interface, clk *sim.VirtualClock, impl workqueue.Implementation) (*ttlRun, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	factory := informers.NewFactory(client, 0)
 	jobs := factory.Batch().V1().Jobs()
 	ctrl, err := ttl.New(ctx, ttl.Config{
 		Client: client, JobInformer: jobs, Clock: clk, NewQueue: controller.NewQueueFactory(impl),
 	})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	r := &ttlRun{ctrl: ctrl}
 	if _, err := jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: r.jobDeleted}); err != nil {
+		cancel()
 		return nil, err
+	}
+	factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctrl.Run(ctx, ttl.DefaultWorkers)
+	}()
+	r.stop = func() {
+		cancel()
+		<-done
+		factory.Shutdown()
 	}
 	return r, nil
 }
-
-func (r *ttlRun) run(ctx context.Context) { r.ctrl.Run(ctx, ttl.DefaultWorkers) }
 
 // jobDeleted records a finished Job that left the cluster. A Job deleted
 // before it finished (a scripted delete-at) has no outcome to remember.
