@@ -55,24 +55,20 @@ func timeAgo(d time.Duration) *metav1.Time {
 }
 
 // exited gives a pod a terminated container with the exit code, finished
-// at testNow, and the matching phase.
+// at testNow, and phase Failed.
 func exited(container string, code int32) func(*v1.Pod) *v1.Pod {
-	return func(p *v1.Pod) *v1.Pod {
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, v1.ContainerStatus{
-			Name: container,
-			State: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{
-				ExitCode: code, FinishedAt: metav1.NewTime(testNow),
-			}},
-		})
-		p.Status.Phase = v1.PodFailed
-		return p
-	}
+	return exitedIn(func(st *v1.PodStatus) *[]v1.ContainerStatus { return &st.ContainerStatuses }, container, code)
 }
 
 // initExited is exited for an init container.
 func initExited(container string, code int32) func(*v1.Pod) *v1.Pod {
+	return exitedIn(func(st *v1.PodStatus) *[]v1.ContainerStatus { return &st.InitContainerStatuses }, container, code)
+}
+
+func exitedIn(statuses func(*v1.PodStatus) *[]v1.ContainerStatus, container string, code int32) func(*v1.Pod) *v1.Pod {
 	return func(p *v1.Pod) *v1.Pod {
-		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, v1.ContainerStatus{
+		list := statuses(&p.Status)
+		*list = append(*list, v1.ContainerStatus{
 			Name: container,
 			State: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{
 				ExitCode: code, FinishedAt: metav1.NewTime(testNow),

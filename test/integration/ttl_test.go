@@ -18,7 +18,6 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
-	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/controller/ttl"
 	"github.com/kjob-dev/kjob/informers"
 )
@@ -123,75 +122,4 @@ func TestTTLAfterFinished(t *testing.T) {
 			assert.True(t, hasCondition(k, batchv1.JobComplete))
 		})
 	}
-}
-
-// TestRecreatedJobDeadline is field report F16 on a real apiserver: a Job
-// with a 6 s deadline is deleted after 2 s and created again under the same
-// name. The first Job's deadline timer still fires; the new Job must fail
-// at its own startTime + 6 s, neither earlier nor never.
-func TestRecreatedJobDeadline(t *testing.T) {
-	client := requireControlPlane(t)
-	t.Parallel()
-	ns := newNamespace(t, client)
-	startController(t, client, ns)
-
-	job := longRunning("again", 1)
-	job.Spec.ActiveDeadlineSeconds = ptr.To[int64](6)
-	first := createJob(t, client, ns, job)
-	waitForPods(t, client, ns, "running", runningPods(1))
-	time.Sleep(2 * time.Second)
-	deleteInBackground(t, client, first)
-	waitForJobGone(t, client, ns, first.Name)
-
-	second := createJob(t, client, ns, job)
-	require.NotEqual(t, first.UID, second.UID)
-	second = waitForJob(t, client, ns, second.Name, "Failed", func(j *batchv1.Job) bool {
-		return j.UID == second.UID && hasCondition(j, batchv1.JobFailed)
-	})
-	target := conditionOf(second, batchv1.JobFailureTarget)
-	require.NotNil(t, target)
-	assert.Equal(t, controller.ReasonDeadlineExceeded, target.Reason)
-	assert.GreaterOrEqual(t, target.LastTransitionTime.Sub(second.Status.StartTime.Time), 6*time.Second,
-		"not failed by the first Job's timer")
-	assert.Equal(t, int32(1), second.Status.Failed, "its own pod only")
-}
-
-// TestManagedBy_RecreatedJob: a Job of this controller, with a deadline
-// timer queued, is deleted and created again under the same name for
-// another controller. Nothing queued for the first may touch the second.
-func TestManagedBy_RecreatedJob(t *testing.T) {
-	client := requireControlPlane(t)
-	t.Parallel()
-	ns := newNamespace(t, client)
-	startController(t, client, ns)
-
-	job := longRunning("handed-over", 1)
-	job.Spec.ActiveDeadlineSeconds = ptr.To[int64](3)
-	first := createJob(t, client, ns, job)
-	waitForPods(t, client, ns, "running", runningPods(1))
-	deleteInBackground(t, client, first)
-	waitForJobGone(t, client, ns, first.Name)
-
-	job.Spec.ManagedBy = ptr.To("example.com/another-controller")
-	second := createJob(t, client, ns, job)
-	time.Sleep(5 * time.Second) // past the first Job's deadline and a batch period
-
-	got, err := client.BatchV1().Jobs(ns).Get(context.Background(), second.Name, metav1.GetOptions{})
-	require.NoError(t, err)
-	assert.Equal(t, second.ResourceVersion, got.ResourceVersion, "the new Job was never written")
-	assert.Equal(t, batchv1.JobStatus{}, got.Status)
-	pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{
-		LabelSelector: batchv1.ControllerUidLabel + "=" + string(second.UID),
-	})
-	require.NoError(t, err)
-	assert.Empty(t, pods.Items, "no pod for the new Job")
-}
-
-func deleteInBackground(t *testing.T, client kubernetes.Interface, job *batchv1.Job) {
-	t.Helper()
-	err := client.BatchV1().Jobs(job.Namespace).Delete(context.Background(), job.Name, metav1.DeleteOptions{
-		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
-		Preconditions:     &metav1.Preconditions{UID: &job.UID},
-	})
-	require.NoError(t, err)
 }
