@@ -55,6 +55,15 @@ func startTTLRun(ctx context.Context, client kubernetes.Interface, clk *sim.Virt
 		return nil, err
 	}
 	factory.Start(ctx.Done())
+	// Synced before Run, so that Run never waits, and never reports a
+	// wait cut short, after a run that ended early (bad input).
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			cancel()
+			factory.Shutdown()
+			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

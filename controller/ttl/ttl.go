@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,18 +128,24 @@ func (c *Controller) enqueue(logger klog.Logger, obj any) {
 	c.queue.Add(job.Namespace + "/" + job.Name)
 }
 
-// Run waits for the cache, then runs workers until ctx ends.
+// Run waits for the cache, then runs workers until ctx ends. It returns
+// only once every worker has finished what it was doing, so a caller that
+// stops it knows no delete is still on its way.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting TTL after finished controller", "workers", workers)
 	defer logger.Info("Shutting down TTL after finished controller")
-	if !cache.WaitForNamedCacheSync("TTL after finished", ctx.Done(), c.jobsSynced) {
+	var wg sync.WaitGroup
+	defer func() {
+		c.queue.ShutDown() // wakes workers blocked in Get
+		wg.Wait()
+	}()
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.jobsSynced) {
 		return
 	}
 	for range workers {
-		go wait.UntilWithContext(ctx, c.drain, time.Second)
+		wg.Go(func() { wait.UntilWithContext(ctx, c.drain, time.Second) })
 	}
 	<-ctx.Done()
 }
