@@ -158,10 +158,17 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 // NewQueueFactory returns a QueueFactory for one workqueue implementation,
 // with the Job controller's per-key retry delay of 1 s doubling to 1 min.
 func NewQueueFactory(impl workqueue.Implementation) QueueFactory {
+	return NewQueueFactoryWithMetrics(impl, nil)
+}
+
+// NewQueueFactoryWithMetrics is NewQueueFactory whose queues report to
+// provider, labelled with their names: "job" and "job_orphan_pod", as in
+// kube-controller-manager. A nil provider records nothing.
+func NewQueueFactoryWithMetrics(impl workqueue.Implementation, provider workqueue.MetricsProvider) QueueFactory {
 	return func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
 		return workqueue.NewRateLimiting[string](
 			workqueue.NewItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
-			workqueue.Options{Name: name, Clock: clk, Implementation: impl})
+			workqueue.Options{Name: name, Clock: clk, Implementation: impl, MetricsProvider: provider})
 	}
 }
 
