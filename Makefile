@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check unit build bench tools
+.PHONY: run test vet fmt-check unit build bench tools image
 
 ## run: the seed tutorial's hello job on the embedded simulator.
 run:
@@ -34,3 +34,8 @@ build:
 ## bench: the hot-path benchmarks (queue, sync loop).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./workqueue/ ./controller/
+
+## image: the job-controller container image (docs/kind.md loads it into kind).
+IMAGE ?= kjob/job-controller:dev
+image:
+	docker build -f deploy/Dockerfile -t $(IMAGE) .

@@ -32,12 +32,12 @@ func TestParseOptionsDefaults(t *testing.T) {
 
 func TestParseOptionsValues(t *testing.T) {
 	o, err := parseOptions([]string{
-		"--kubeconfig=/tmp/kc", "--workers=9", "--kube-api-qps=50.5", "--kube-api-burst=100",
+		"--kubeconfig=testdata/kubeconfig", "--workers=9", "--kube-api-qps=50.5", "--kube-api-burst=100",
 		"--managed-by=example.com/jobs", "--manage-builtin-jobs", "--bind-address=127.0.0.1:9090",
 		"--leader-elect=false", "--leader-elect-lease-name=x", "--leader-elect-namespace=y",
 	}, &bytes.Buffer{})
 	require.NoError(t, err)
-	assert.Equal(t, "/tmp/kc", o.kubeconfig)
+	assert.Equal(t, "testdata/kubeconfig", o.kubeconfig)
 	assert.Equal(t, 9, o.workers)
 	assert.Equal(t, 50.5, o.qps)
 	assert.Equal(t, 100, o.burst)
