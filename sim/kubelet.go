@@ -83,6 +83,15 @@ type KubeletOptions struct {
 	// DefaultRuntime runs pods that do not name a runtime in their
 	// sim.kjob.dev/runtime annotation; empty means RuntimeAuto.
 	DefaultRuntime RuntimeName
+	// DisableExec refuses the exec runtime even to pods that ask for it in
+	// their sim.kjob.dev/runtime annotation; they fail with
+	// CreateContainerConfigError instead of running a command on this
+	// machine. It needs DefaultRuntime RuntimeScripted.
+	DisableExec bool
+	// SelectedPodsOnly leaves unbound pods without a nodeSelector to
+	// someone else; pods are still bound only to nodes their nodeSelector
+	// matches, and pods bound to the kubelet's nodes by others still run.
+	SelectedPodsOnly bool
 	// Log receives every line of container output, prefixed with the pod
 	// name ("simplejob-abcde | Hello"). Nil discards it; PodLog still has it.
 	Log io.Writer
@@ -144,6 +153,9 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 	}
 	if err := o.DefaultRuntime.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("DefaultRuntime: %w", err))
+	}
+	if o.DisableExec && o.DefaultRuntime != RuntimeScripted {
+		errs = append(errs, fmt.Errorf("DisableExec needs DefaultRuntime %s, not %s", RuntimeScripted, o.DefaultRuntime))
 	}
 	switch {
 	case o.StartDelay == 0:
