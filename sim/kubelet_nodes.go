@@ -96,23 +96,32 @@ func (k *Kubelet) RegisterNodes(ctx context.Context) error {
 	if k.optsErr != nil {
 		return fmt.Errorf("kubelet options: %w", k.optsErr)
 	}
-	nodes := k.client.CoreV1().Nodes()
 	for _, n := range k.nodes {
-		want := k.nodeObject(n)
-		current, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			current, err = nodes.Get(ctx, n.name, metav1.GetOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("registering node %s: %w", n.name, err)
-		}
-		// Create may drop the status (a real apiserver does), so it is
-		// always written through the status subresource.
-		current.Status = want.Status
-		if _, err := nodes.UpdateStatus(ctx, current, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-			return fmt.Errorf("reporting status of node %s: %w", n.name, err)
+		if err := k.registerNode(ctx, n); err != nil {
+			return err
 		}
 		klog.FromContext(ctx).V(2).Info("Registered node", "node", n.name)
+	}
+	return nil
+}
+
+// registerNode creates the Node object of n, or reports an existing one
+// Ready with a fresh status.
+func (k *Kubelet) registerNode(ctx context.Context, n *simNode) error {
+	nodes := k.client.CoreV1().Nodes()
+	want := k.nodeObject(n)
+	current, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		current, err = nodes.Get(ctx, n.name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("registering node %s: %w", n.name, err)
+	}
+	// Create may drop the status (a real apiserver does), so it is
+	// always written through the status subresource.
+	current.Status = want.Status
+	if _, err := nodes.UpdateStatus(ctx, current, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("reporting status of node %s: %w", n.name, err)
 	}
 	return nil
 }
