@@ -135,18 +135,8 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 			o.NodeNames = append(o.NodeNames, fmt.Sprintf("%s%d", defaultNodePrefix, i))
 		}
 	}
-	if len(o.NodeNames) > maxNodes {
-		errs = append(errs, fmt.Errorf("NodeNames: %d nodes, want at most %d", len(o.NodeNames), maxNodes))
-	}
-	seen := map[string]bool{}
-	for _, name := range o.NodeNames {
-		for _, msg := range validation.IsDNS1123Subdomain(name) {
-			errs = append(errs, fmt.Errorf("NodeNames: %q: %s", name, msg))
-		}
-		if seen[name] {
-			errs = append(errs, fmt.Errorf("NodeNames: %q appears twice", name))
-		}
-		seen[name] = true
+	if err := ValidateNodeNames(o.NodeNames); err != nil {
+		errs = append(errs, fmt.Errorf("NodeNames: %w", err))
 	}
 	if o.DefaultRuntime == "" {
 		o.DefaultRuntime = RuntimeAuto
@@ -177,6 +167,26 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 		o.Log = io.Discard
 	}
 	return o, errors.Join(errs...)
+}
+
+// ValidateNodeNames reports what is wrong with a list of node names: too
+// many, not DNS subdomains, or repeated.
+func ValidateNodeNames(names []string) error {
+	var errs []error
+	if len(names) > maxNodes {
+		errs = append(errs, fmt.Errorf("%d nodes, want at most %d", len(names), maxNodes))
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		for _, msg := range validation.IsDNS1123Subdomain(name) {
+			errs = append(errs, fmt.Errorf("%q: %s", name, msg))
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("%q appears twice", name))
+		}
+		seen[name] = true
+	}
+	return errors.Join(errs...)
 }
 
 // Validate reports what is wrong with the options, if anything.
