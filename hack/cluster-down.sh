@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Stops every process hack/cluster-up.sh started, newest first: SIGTERM,
+# then SIGKILL for whatever is still there after a grace period. Logs stay
+# in out/local-cluster/logs for a look afterwards; the next cluster-up
+# starts from scratch.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
+
+grace_seconds="${KJOB_STOP_GRACE:-15}"
+
+# stop ends one component and waits for it.
+stop() {
+	local name="$1" pid waited=0
+	pid="$(cluster_pid "${name}")"
+	rm -f "${pid_dir}/${name}.pid"
+	[[ -n "${pid}" ]] || return 0
+	log "stopping ${name} (pid ${pid})"
+	kill -TERM "${pid}" 2>/dev/null || return 0
+	while kill -0 "${pid}" 2>/dev/null; do
+		if ((waited >= grace_seconds * 10)); then
+			log "${name} did not stop within ${grace_seconds}s, killing it"
+			kill -KILL "${pid}" 2>/dev/null || true
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+}
+
+for ((i = ${#cluster_components[@]} - 1; i >= 0; i--)); do
+	stop "${cluster_components[i]}"
+done
+
+# Anything still naming the cluster directory was started by it (a
+# component's child, or a component whose pid file was lost).
+strays="$(stray_pids)"
+if [[ -n "${strays}" ]]; then
+	log "stopping leftover processes: $(echo ${strays})"
+	kill -KILL ${strays} 2>/dev/null || true
+	sleep 0.5
+	strays="$(stray_pids)"
+	if [[ -n "${strays}" ]]; then
+		log "still running: $(echo ${strays})"
+		exit 1
+	fi
+fi
+log "stopped; logs are in ${log_dir}"
