@@ -16,13 +16,17 @@ kubeconfig="${cluster_dir}/kubeconfig"
 # Start order; cluster-down stops them in reverse.
 cluster_components=(etcd kube-apiserver kube-controller-manager podsim job-controller)
 
-log() { echo "cluster: $*" >&2; }
+# log prints a message, with paths under the current directory shortened.
+log() {
+	local msg="$*"
+	echo "cluster: ${msg//"${PWD}/"/}" >&2
+}
 
 # names_cluster_dir PID: does the process's command line name the cluster
 # directory?
 names_cluster_dir() {
 	local args
-	args="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+	args="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
 	[[ "${args}" == *"${cluster_dir}/"* ]]
 }
 

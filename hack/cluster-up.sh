@@ -15,7 +15,8 @@
 # walkthrough.
 #
 # Environment:
-#   KJOB_APISERVER_PORT, KJOB_ETCD_PORT   ports on 127.0.0.1 (16443, 12379 and the next one)
+#   KJOB_APISERVER_PORT, KJOB_ETCD_PORT, KJOB_JOB_CONTROLLER_PORT
+#                           ports on 127.0.0.1 (16443; 12379 and the next one; 18080)
 #   PODSIM_FLAGS            extra podsim flags, e.g. --runtime=exec or --nodes=5
 #   JOB_CONTROLLER_FLAGS    extra job-controller flags
 #   GO                      the go command
@@ -26,6 +27,7 @@ go_cmd="${GO:-go}"
 apiserver_port="${KJOB_APISERVER_PORT:-16443}"
 etcd_port="${KJOB_ETCD_PORT:-12379}"
 etcd_peer_port="$((etcd_port + 1))"
+job_controller_port="${KJOB_JOB_CONTROLLER_PORT:-18080}" # metrics, healthz, readyz
 service_cidr="10.0.0.0/24"
 service_ip="10.0.0.1" # the first address of service_cidr: the kubernetes Service
 read -r -a podsim_flags <<<"${PODSIM_FLAGS:-}"
@@ -44,9 +46,18 @@ for cmd in openssl setsid; do
 	fi
 done
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "${apiserver_port}" "${etcd_port}" "${etcd_peer_port}"; do
+# http_ok PORT PATH: does a plain HTTP GET on 127.0.0.1 answer 200?
+http_ok() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+		read -r _ status _ <&3
+		[[ "${status}" == 200 ]]
+	) 2>/dev/null
+}
+for port in "${apiserver_port}" "${etcd_port}" "${etcd_peer_port}" "${job_controller_port}"; do
 	if port_in_use "${port}"; then
-		log "port ${port} on 127.0.0.1 is taken; pick others with KJOB_APISERVER_PORT / KJOB_ETCD_PORT"
+		log "port ${port} on 127.0.0.1 is taken; pick others with KJOB_APISERVER_PORT, KJOB_ETCD_PORT, KJOB_JOB_CONTROLLER_PORT"
 		exit 1
 	fi
 done
@@ -215,35 +226,30 @@ setsid "${bin_dir}/podsim" --kubeconfig="${cluster_dir}/podsim.kubeconfig" "${po
 	</dev/null >>"${log_dir}/pods.log" 2>>"${log_dir}/podsim.log" &
 echo $! >"${pid_dir}/podsim.pid"
 log "started podsim (pid $!), log: ${log_dir}/podsim.log, container output: ${log_dir}/pods.log"
+# podsim logs "Nodes registered" once it has created every node.
 nodes_ready() {
 	local ready
+	grep -qF '"Nodes registered"' "${log_dir}/podsim.log" || return 1
 	ready="$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')"
 	[[ -n "${ready}" ]] && ! grep -qv True <<<"${ready}"
 }
 wait_for "the simulated nodes to be Ready" 60 podsim nodes_ready
 
 if [[ -x "${bin_dir}/job-controller" && -d "${repo_root}/cmd/job-controller" ]]; then
-	# kube-controller-manager's job controller is off, so this one takes the
-	# Jobs that name no controller in spec.managedBy.
+	# kube-controller-manager's job controller is off, so this one also
+	# takes the Jobs that name no controller in spec.managedBy.
 	launch job-controller "${bin_dir}/job-controller" \
 		--kubeconfig="${cluster_dir}/job-controller.kubeconfig" \
+		--manage-builtin-jobs \
 		--leader-elect=false \
-		--reconcile-unmanaged \
+		--bind-address="127.0.0.1:${job_controller_port}" \
 		"${job_controller_flags[@]}"
-	sleep 2
-	if [[ -z "$(cluster_pid job-controller)" ]]; then
-		log "job-controller exited; the end of ${log_dir}/job-controller.log:"
-		tail -n 20 "${log_dir}/job-controller.log" >&2
-		exit 1
-	fi
+	wait_for "the Job controller to be ready" 60 job-controller http_ok "${job_controller_port}" /readyz
 fi
 
 started=true
 "${kubectl[@]}" get nodes
-cat >&2 <<MSG
-
-cluster: up. Use it with
+log "up. Use it with
     export KUBECONFIG=${kubeconfig}
     kubectl create -f testdata/hello-job.yaml
-cluster: logs are in ${log_dir}; stop it with make cluster-down
-MSG
+cluster: logs are in ${log_dir}; stop it with make cluster-down"
