@@ -37,6 +37,7 @@ func (k *Kubelet) Heartbeat(ctx context.Context, interval time.Duration) error {
 		return fmt.Errorf("heartbeat interval %v: want more than 0", interval)
 	}
 	logger := klog.FromContext(ctx).WithName("sim-kubelet")
+	ctx = klog.NewContext(ctx, logger)
 	ticker := k.clock.NewTicker(interval)
 	defer ticker.Stop()
 	for {
