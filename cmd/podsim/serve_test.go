@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +14,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/kjob-dev/kjob/internal/testutil"
 	"github.com/kjob-dev/kjob/sim"
 )
-
-// lockedBuffer collects container output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func testPod(name string, annotations map[string]string, args ...string) *corev1.Pod {
 	return &corev1.Pod{
@@ -74,7 +55,7 @@ func TestServe(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			var stdout lockedBuffer
+			var stdout testutil.SyncBuffer
 			o := options{nodeNames: []string{"n1", "n2"}, runtime: tc.runtime, seed: 1, qps: 1, burst: 1}
 			done := make(chan error, 1)
 			go func() { done <- serve(ctx, client, o, &stdout) }()

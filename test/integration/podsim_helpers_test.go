@@ -1,49 +1,30 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kjob-dev/kjob/internal/testutil"
 )
 
 // podsimProcess is the podsim binary running against the suite's apiserver.
 type podsimProcess struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	exited         chan struct{}
 	// exitErr is what Wait returned; read it after exited is closed.
 	exitErr error
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // buildPodsim compiles cmd/podsim into a temporary directory.
@@ -88,8 +69,8 @@ func startPodsim(t *testing.T, args ...string) *podsimProcess {
 	t.Helper()
 	p := &podsimProcess{
 		cmd:    exec.Command(buildPodsim(t), args...),
-		stdout: &syncBuffer{},
-		stderr: &syncBuffer{},
+		stdout: &testutil.SyncBuffer{},
+		stderr: &testutil.SyncBuffer{},
 		exited: make(chan struct{}),
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -127,16 +108,9 @@ func (p *podsimProcess) terminate(t *testing.T) int {
 // waitForPod polls one pod until cond holds and returns it.
 func waitForPod(t *testing.T, client kubernetes.Interface, ns, name, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
-	var last *corev1.Pod
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true,
-		func(ctx context.Context) (bool, error) {
-			pod, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, nil
-			}
-			last = pod
-			return cond(pod), nil
-		})
+	last, err := pollLatest(func(ctx context.Context) (*corev1.Pod, error) {
+		return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	}, cond)
 	if err != nil {
 		status := "<none>"
 		if last != nil {
@@ -150,9 +124,8 @@ func waitForPod(t *testing.T, client kubernetes.Interface, ns, name, what string
 // waitFor polls cond until it holds.
 func waitFor(t *testing.T, what string, cond func(context.Context) bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true,
-		func(ctx context.Context) (bool, error) { return cond(ctx), nil })
-	if err != nil {
+	holds := func(ok bool) bool { return ok }
+	if _, err := pollLatest(func(ctx context.Context) (bool, error) { return cond(ctx), nil }, holds); err != nil {
 		t.Fatalf("gave up waiting for %s", what)
 	}
 }
