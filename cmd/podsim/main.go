@@ -44,11 +44,13 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // from now on a second signal ends the process at once
-	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	// Once the first signal has ended ctx, a second one ends the process
+	// at once.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	klog.Flush()
+	os.Exit(code)
 }
 
 // run is podsim without the process around it: it parses args, serves until
