@@ -4,6 +4,7 @@
 # in out/local-cluster/logs for a look afterwards; the next cluster-up
 # starts from scratch.
 set -euo pipefail
+# shellcheck source=hack/cluster-lib.sh source-path=SCRIPTDIR/..
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 grace_seconds="${KJOB_STOP_GRACE:-15}"
@@ -32,14 +33,14 @@ done
 
 # Anything still naming the cluster directory was started by it (a
 # component's child, or a component whose pid file was lost).
-strays="$(stray_pids)"
-if [[ -n "${strays}" ]]; then
-	log "stopping leftover processes: $(echo ${strays})"
-	kill -KILL ${strays} 2>/dev/null || true
+mapfile -t strays < <(stray_pids)
+if ((${#strays[@]} > 0)); then
+	log "stopping leftover processes: ${strays[*]}"
+	kill -KILL "${strays[@]}" 2>/dev/null || true
 	sleep 0.5
-	strays="$(stray_pids)"
-	if [[ -n "${strays}" ]]; then
-		log "still running: $(echo ${strays})"
+	mapfile -t strays < <(stray_pids)
+	if ((${#strays[@]} > 0)); then
+		log "still running: ${strays[*]}"
 		exit 1
 	fi
 fi

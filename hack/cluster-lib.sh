@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source this file
 # Shared by hack/cluster-up.sh and hack/cluster-down.sh: where the local
 # cluster keeps its state, and how its processes are tracked.
 #

@@ -21,6 +21,7 @@
 #   JOB_CONTROLLER_FLAGS    extra job-controller flags
 #   GO                      the go command
 set -euo pipefail
+# shellcheck source=hack/cluster-lib.sh source-path=SCRIPTDIR/..
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 go_cmd="${GO:-go}"
