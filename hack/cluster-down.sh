@@ -25,6 +25,13 @@ stop() {
 		sleep 0.1
 		waited=$((waited + 1))
 	done
+	# Whatever it started and left behind goes with it.
+	local left
+	mapfile -t left < <(session_pids "${pid}")
+	if ((${#left[@]} > 0)); then
+		log "stopping what ${name} left running: ${left[*]}"
+		kill -KILL "${left[@]}" 2>/dev/null || true
+	fi
 }
 
 for ((i = ${#cluster_components[@]} - 1; i >= 0; i--)); do

@@ -52,3 +52,18 @@ stray_pids() {
 		fi
 	done
 }
+
+# session_pids SID lists the processes of session SID. Every component is
+# started by setsid and so leads a session of its own, which its children
+# (the exec runtime's processes under podsim, say) stay in.
+session_pids() {
+	local proc stat sid
+	for proc in /proc/[0-9]*; do
+		{ read -r stat <"${proc}/stat"; } 2>/dev/null || continue
+		# The fields after "pid (command) " are: state, ppid, pgrp, session.
+		read -r _ _ _ sid _ <<<"${stat##*) }"
+		if [[ "${sid}" == "$1" ]]; then
+			echo "${proc#/proc/}"
+		fi
+	done
+}
