@@ -27,8 +27,9 @@ type podsimProcess struct {
 	exitErr error
 }
 
-// buildPodsim compiles cmd/podsim into a temporary directory.
-func buildPodsim(t *testing.T) string {
+// buildCommand compiles cmd/<name> of this repository into a temporary
+// directory and returns the binary's path.
+func buildCommand(t *testing.T, name string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -36,11 +37,11 @@ func buildPodsim(t *testing.T) string {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out := filepath.Join(t.TempDir(), "podsim")
-	build := exec.Command(goTool, "build", "-o", out, "./cmd/podsim")
+	out := filepath.Join(t.TempDir(), name)
+	build := exec.Command(goTool, "build", "-o", out, "./cmd/"+name)
 	build.Dir = root
 	if output, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building podsim: %v\n%s", err, output)
+		t.Fatalf("building %s: %v\n%s", name, err, output)
 	}
 	return out
 }
@@ -68,7 +69,7 @@ func adminKubeconfig(t *testing.T, user string) string {
 func startPodsim(t *testing.T, args ...string) *podsimProcess {
 	t.Helper()
 	p := &podsimProcess{
-		cmd:    exec.Command(buildPodsim(t), args...),
+		cmd:    exec.Command(buildCommand(t, "podsim"), args...),
 		stdout: &testutil.SyncBuffer{},
 		stderr: &testutil.SyncBuffer{},
 		exited: make(chan struct{}),
