@@ -32,8 +32,9 @@ type indexedPod struct {
 	phase       v1.PodPhase
 	terminating bool
 	ready       bool
-	// failuresBefore is the job-index-failure-count annotation, if set.
-	failuresBefore string
+	// failuresBefore and ignoredBefore are the job-index-failure-count and
+	// job-index-ignored-failure-count annotations, if set.
+	failuresBefore, ignoredBefore string
 	// finishedAgo is how long before testNow a finished pod stopped; zero
 	// leaves the pod without container statuses.
 	finishedAgo time.Duration
@@ -52,6 +53,9 @@ func indexedPods(job *batchv1.Job, specs []indexedPod) []*v1.Pod {
 		if s.failuresBefore != "" {
 			p.Annotations[batchv1.JobIndexFailureCountAnnotation] = s.failuresBefore
 		}
+		if s.ignoredBefore != "" {
+			p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation] = s.ignoredBefore
+		}
 		if s.terminating {
 			markDeleted(p)
 		}
@@ -67,15 +71,25 @@ func indexedPods(job *batchv1.Job, specs []indexedPod) []*v1.Pod {
 	return pods
 }
 
+// createdPods lists the pods the sync created, by completion index.
+func (f *fixture) createdPods() map[int]*v1.Pod {
+	out := map[int]*v1.Pod{}
+	for _, a := range f.client.Actions() {
+		if c, ok := a.(k8stesting.CreateAction); ok && a.GetResource().Resource == "pods" {
+			pod := c.GetObject().(*v1.Pod)
+			ix, err := strconv.Atoi(pod.Annotations[batchv1.JobCompletionIndexAnnotation])
+			require.NoError(f.t, err)
+			out[ix] = pod
+		}
+	}
+	return out
+}
+
 // createdIndexes lists the completion indexes of the pods the sync created.
 func (f *fixture) createdIndexes() []int {
 	var out []int
-	for _, a := range f.client.Actions() {
-		if c, ok := a.(k8stesting.CreateAction); ok && a.GetResource().Resource == "pods" {
-			ix, err := strconv.Atoi(c.GetObject().(*v1.Pod).Annotations[batchv1.JobCompletionIndexAnnotation])
-			require.NoError(f.t, err)
-			out = append(out, ix)
-		}
+	for ix := range f.createdPods() {
+		out = append(out, ix)
 	}
 	slices.Sort(out)
 	return out
@@ -114,7 +128,13 @@ type syncIndexedCase struct {
 	wantCompletedIndexes                   string
 	wantFailedIndexes                      *string
 	wantConditions                         []string
-	wantRequeue                            bool
+	// wantMessage, when set, is the message of the last condition.
+	wantMessage string
+	wantRequeue bool
+	// wantFailureCounts, when set, are the failure-count annotations
+	// ("counted/ignored", ignored left out when absent) of the created
+	// pods, by index.
+	wantFailureCounts map[int]string
 }
 
 func runSyncIndexedCase(t *testing.T, tc syncIndexedCase) *fixture {
@@ -149,6 +169,20 @@ func runSyncIndexedCase(t *testing.T, tc syncIndexedCase) *fixture {
 	assert.Equal(t, tc.wantFailedIndexes, st.FailedIndexes, "failedIndexes")
 	assert.Empty(t, st.UncountedTerminatedPods.Succeeded, "Indexed successes are recorded by index, never by UID")
 	assert.Equal(t, tc.wantConditions, conditionSummary(st), "conditions")
+	if tc.wantMessage != "" {
+		require.NotEmpty(t, st.Conditions)
+		assert.Equal(t, tc.wantMessage, st.Conditions[len(st.Conditions)-1].Message, "condition message")
+	}
+	if tc.wantFailureCounts != nil {
+		got := map[int]string{}
+		for ix, p := range f.createdPods() {
+			got[ix] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
+			if ignored, ok := p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation]; ok {
+				got[ix] += "/" + ignored
+			}
+		}
+		assert.Equal(t, tc.wantFailureCounts, got, "failure counts of the created pods")
+	}
 	timers := f.queue.delaysOver("ns/job", SyncBatchPeriod)
 	assert.Equal(t, tc.wantRequeue, len(timers) > 0, "requeued for a replacement delay: %v", timers)
 	return f
