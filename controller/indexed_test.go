@@ -225,6 +225,10 @@ func TestSyncIndexedJob(t *testing.T) {
 				{index: "8", phase: v1.PodSucceeded}, {index: "9", phase: v1.PodSucceeded}},
 			wantCreatedIndexes: []int{1, 6, 10, 11, 12, 13}, wantPatches: 6, wantActive: 8,
 			wantSucceeded: 6, wantCompletedIndexes: "2,4,5,7-9"},
+		{name: "active pod of an already succeeded index is left to finish", parallelism: 2, completions: 3, backoffLimit: 6,
+			pods: []indexedPod{
+				{index: "1", phase: v1.PodSucceeded}, {index: "1", phase: v1.PodRunning}},
+			wantCreatedIndexes: []int{0}, wantPatches: 1, wantActive: 2, wantSucceeded: 1, wantCompletedIndexes: "1"},
 		{name: "indexed job some failed pods", parallelism: 3, completions: 4, backoffLimit: 6,
 			pods: []indexedPod{
 				{index: "0", phase: v1.PodFailed}, {index: "1", phase: v1.PodPending},
@@ -376,4 +380,23 @@ func TestUnknownCompletionMode(t *testing.T) {
 	require.NoError(t, f.sync(job))
 	assert.Empty(t, f.client.Actions())
 	assert.Equal(t, []string{"Warning UnknownCompletionMode Skipped Job sync because completion mode is unknown"}, f.events())
+}
+
+// TestRemovalOrderBadPodsFirst: pods named first always go, the rest follow the
+// scale-down order, and no sync deletes more than MaxPodCreateDeletePerSync.
+func TestRemovalOrderBadPodsFirst(t *testing.T) {
+	job := newIndexedJob(1, 1, 6)
+	running := podOf(job, "running", v1.PodRunning)
+	pending := podOf(job, "pending", v1.PodPending)
+	bad := podOf(job, "bad", v1.PodRunning)
+	pods := []*v1.Pod{running, bad, pending}
+
+	assert.Equal(t, []*v1.Pod{bad}, removalOrder(pods, 0, bad), "bad pods go even when nothing is surplus")
+	assert.Equal(t, []*v1.Pod{bad, pending}, removalOrder(pods, 2, bad), "then the least advanced")
+	assert.Equal(t, []*v1.Pod{pending, running}, removalOrder(pods, 2))
+	assert.Equal(t, []*v1.Pod{running, bad, pending}, pods, "the caller's slice is not reordered")
+
+	many := podSet(job, "p", MaxPodCreateDeletePerSync+10, v1.PodRunning)
+	assert.Len(t, removalOrder(many, len(many)), MaxPodCreateDeletePerSync)
+	assert.Len(t, removalOrder(many, 0, many...), MaxPodCreateDeletePerSync)
 }
