@@ -294,3 +294,26 @@ func TestSuccessPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestFinalizersClearedWhenBackoffLimitExceeded: a 100-pod Indexed Job whose
+// first failure exceeds backoffLimit 0 ends Failed, and every one of its pods
+// loses the tracking finalizer, the 99 stopped ones included (upstream
+// integration test of the same name).
+func TestFinalizersClearedWhenBackoffLimitExceeded(t *testing.T) {
+	client := requireControlPlane(t)
+	t.Parallel()
+	ns := newNamespace(t, client)
+	startController(t, client, ns)
+
+	job := indexed("hundred", 100, 100, map[string]string{
+		"sim.kjob.dev/duration": "1h", "sim.kjob.dev/duration-index-0": "3s", "sim.kjob.dev/exit-codes-index-0": "1"})
+	job.Spec.BackoffLimit = ptr.To[int32](0)
+	job = createJob(t, client, ns, job)
+	job = waitForJob(t, client, ns, job.Name, "Failed", func(j *batchv1.Job) bool {
+		return hasCondition(j, batchv1.JobFailed)
+	})
+	assert.Equal(t, controller.ReasonBackoffLimitExceeded, conditionOf(job, batchv1.JobFailed).Reason)
+	assert.Equal(t, int32(0), job.Status.Active)
+	assert.Equal(t, int32(100), job.Status.Failed, "the failed pod and the 99 stopped with the Job")
+	waitForPods(t, client, ns, "lost their finalizers", noFinalizers)
+}
