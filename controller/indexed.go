@@ -223,6 +223,9 @@ func firstPendingIndexes(st *syncState, n int) []int {
 // backoffLimitPerIndex each index's own (perindex.go).
 func (c *Controller) indexedPodsToCreate(ctx context.Context, st *syncState, n int) ([]*v1.Pod, time.Duration) {
 	indexes := firstPendingIndexes(st, n)
+	if len(indexes) == 0 {
+		return nil, 0 // every index has a pod or an outcome
+	}
 	var wait time.Duration
 	if hasPerIndexBackoff(st.job) {
 		indexes, wait = c.indexesPastDelay(ctx, st, indexes)

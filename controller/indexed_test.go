@@ -135,6 +135,8 @@ type syncIndexedCase struct {
 	// ("counted/ignored", ignored left out when absent) of the created
 	// pods, by index.
 	wantFailureCounts map[int]string
+	// wantEvents, when set, must be among the Events the sync recorded.
+	wantEvents []string
 }
 
 func runSyncIndexedCase(t *testing.T, tc syncIndexedCase) *fixture {
@@ -182,6 +184,9 @@ func runSyncIndexedCase(t *testing.T, tc syncIndexedCase) *fixture {
 			}
 		}
 		assert.Equal(t, tc.wantFailureCounts, got, "failure counts of the created pods")
+	}
+	if tc.wantEvents != nil {
+		assert.Subset(t, f.events(), tc.wantEvents, "events")
 	}
 	timers := f.queue.delaysOver("ns/job", SyncBatchPeriod)
 	assert.Equal(t, tc.wantRequeue, len(timers) > 0, "requeued for a replacement delay: %v", timers)

@@ -68,7 +68,8 @@ func TestSyncJobWithBackoffLimitPerIndex(t *testing.T) {
 				{index: "2", phase: v1.PodSucceeded, failuresBefore: "1"}},
 			wantPatches: 2, wantSucceeded: 2, wantFailed: 2, wantCompletedIndexes: "1,2", wantFailedIndexes: ptr.To("0"),
 			wantConditions: []string{"FailureTarget=True:FailedIndexes", "Failed=True:FailedIndexes"},
-			wantMessage:    MessageFailedIndexes},
+			wantMessage:    MessageFailedIndexes,
+			wantEvents:     []string{"Warning FailedIndexes Job has failed indexes"}},
 		{name: "maxFailedIndexes exceeded stops the job early", parallelism: 2, completions: 4, backoffLimit: 6,
 			backoffLimitPerIndex: ptr.To[int32](0), maxFailedIndexes: ptr.To[int32](0),
 			pods: []indexedPod{

@@ -57,7 +57,8 @@ func TestSyncJobWithSuccessPolicy(t *testing.T) {
 			pods:          []indexedPod{{index: "0", phase: v1.PodSucceeded}},
 			wantPatches:   1, wantSucceeded: 1, wantCompletedIndexes: "0",
 			wantConditions: []string{"SuccessCriteriaMet=True:SuccessPolicy", "Complete=True:SuccessPolicy"},
-			wantMessage:    "Matched rules at index 0"},
+			wantMessage:    "Matched rules at index 0",
+			wantEvents:     []string{"Normal Completed Job completed"}},
 		{name: "SuccessCriteriaMet already recorded: the pods that stopped end as failures, then Complete", parallelism: 2, completions: 3, backoffLimit: 0,
 			successPolicy: successRules(batchv1.SuccessPolicyRule{SucceededIndexes: ptr.To("0")}),
 			status: batchv1.JobStatus{CompletedIndexes: "0", Succeeded: 1, Conditions: []batchv1.JobCondition{

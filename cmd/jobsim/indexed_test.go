@@ -133,6 +133,31 @@ func TestBackoffLimitPerIndexJob(t *testing.T) {
 	noTrackingFinalizers(t, pods)
 }
 
+// TestBackoffLimitPerIndexExponentialDelay: the delays before an index's
+// replacements grow 10 s, 20 s … from that index's own failures (upstream
+// integration TestBackoffLimitPerIndex_JobPodsCreatedWithExponentialBackoff).
+func TestBackoffLimitPerIndexExponentialDelay(t *testing.T) {
+	manifest := variant(t, "indexed-backoff-per-index.yaml", "backoffLimitPerIndex: 1", "backoffLimitPerIndex: 2")
+	code, out, errOut := runJobsim(t, "-o", "json", "-q", manifest)
+	require.Equal(t, exitFailed, code, "stderr: %s", errOut)
+	_, pods := decodeList(t, out)
+	for _, ix := range []string{"1", "3"} {
+		attempts := podsByIndex(t, pods)[ix]
+		require.Len(t, attempts, 3, "index %s", ix)
+		var gaps []time.Duration
+		var counts []string
+		for i, p := range attempts {
+			counts = append(counts, p.Annotations[batchv1.JobIndexFailureCountAnnotation])
+			if i > 0 {
+				finished := attempts[i-1].Status.ContainerStatuses[0].State.Terminated.FinishedAt.Time
+				gaps = append(gaps, p.CreationTimestamp.Sub(finished))
+			}
+		}
+		assert.Equal(t, []string{"0", "1", "2"}, counts, "index %s", ix)
+		assert.Equal(t, []time.Duration{10 * time.Second, 20 * time.Second}, gaps, "index %s", ix)
+	}
+}
+
 // TestMaxFailedIndexesJob: with maxFailedIndexes 0 the first failed index
 // ends the Job, and the pods of the other indexes are terminated (e2e
 // "should terminate job execution when the number of failed indexes
