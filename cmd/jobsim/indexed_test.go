@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/kjob-dev/kjob/controller"
-	"github.com/kjob-dev/kjob/sim"
 )
 
 // podsByIndex groups pods by their completion index annotation, each group
@@ -234,61 +228,6 @@ func TestSuccessPolicyJob(t *testing.T) {
 			noTrackingFinalizers(t, pods)
 		})
 	}
-}
-
-// TestElasticIndexedJob scales completions and parallelism together while
-// the Job runs: up adds indexes, down drops the indexes out of range, their
-// pods and their completions (integration TestElasticIndexedJob).
-func TestElasticIndexedJob(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := newSimulation(ctx, options{workers: 2, queue: "kjob", nodes: 3, runtime: "auto", seed: 1}, io.Discard)
-	require.NoError(t, err)
-	manifests, err := readManifests([]string{variant(t, "indexed-backoff-per-index.yaml",
-		"completions: 4\n  parallelism: 4", "completions: 4\n  parallelism: 2",
-		`sim.kjob.dev/duration: "5s"`, `sim.kjob.dev/duration: "20s"`,
-		`sim.kjob.dev/exit-codes-index-1: "1"`, `sim.kjob.dev/exit-codes-index-9: "1"`,
-		`sim.kjob.dev/exit-codes-index-3: "1"`, `sim.kjob.dev/exit-codes-index-8: "1"`)})
-	require.NoError(t, err)
-	require.NoError(t, s.apply(ctx, manifests))
-	runner := &sim.Runner{Clock: s.clock, Cluster: s.cluster, Idle: []func() bool{s.ctrl.Idle, s.kubelet.Idle}}
-	jobs := s.client.BatchV1().Jobs("default")
-	get := func() *batchv1.Job {
-		job, err := jobs.Get(ctx, "per-index", metav1.GetOptions{})
-		require.NoError(t, err)
-		return job
-	}
-	scale := func(completions, parallelism int32) error {
-		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			job := get()
-			job.Spec.Completions, job.Spec.Parallelism = &completions, &parallelism
-			_, err := jobs.Update(ctx, job, metav1.UpdateOptions{})
-			return err
-		})
-	}
-
-	require.NoError(t, runner.RunFor(ctx, 25*time.Second))
-	assert.Equal(t, "0,1", get().Status.CompletedIndexes, "indexes 0 and 1 ran first, two at a time")
-
-	err = scale(6, 4)
-	require.True(t, apierrors.IsInvalid(err), "completions may change only together with parallelism: %v", err)
-	require.ErrorContains(t, err, "spec.completions")
-
-	require.NoError(t, scale(6, 6))
-	require.NoError(t, runner.RunFor(ctx, 5*time.Second))
-	job := get()
-	assert.Equal(t, int32(4), job.Status.Active, "indexes 2-5 run")
-
-	require.NoError(t, scale(1, 1))
-	require.NoError(t, runner.RunUntil(ctx, func() bool { return jobStatus(get()) == "Complete" }, time.Minute))
-	job = get()
-	assert.Equal(t, "0", job.Status.CompletedIndexes, "index 1 fell out of range")
-	assert.Equal(t, int32(1), job.Status.Succeeded)
-	assert.Equal(t, int32(0), job.Status.Failed, "the pods of dropped indexes are not failures")
-	assert.Equal(t, ptrTo(""), job.Status.FailedIndexes)
-	pods, err := s.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
-	require.NoError(t, err)
-	noTrackingFinalizers(t, pods.Items)
 }
 
 func ptrTo[T any](v T) *T { return &v }
