@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,9 +155,14 @@ func TestShippedRBAC(t *testing.T) {
 	)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false // the test saw the process exit
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 		if t.Failed() {
 			t.Logf("job-controller output:\n%s", out.String())
 		}
@@ -165,6 +172,9 @@ func TestShippedRBAC(t *testing.T) {
 	job := loadJob(t, "hello-job.yaml")
 	job.Spec.ManagedBy = ptr.To(deployManagedBy)
 	job = createJob(t, client, ns, job)
+	// A Job of the built-in controller (no spec.managedBy): without
+	// --manage-builtin-jobs the binary must leave it alone.
+	builtIn := createJob(t, client, ns, scripted("builtin", nil))
 	job = waitForJob(t, client, ns, job.Name, "Complete", func(j *batchv1.Job) bool {
 		return hasCondition(j, batchv1.JobComplete)
 	})
@@ -176,6 +186,16 @@ func TestShippedRBAC(t *testing.T) {
 	assert.NotEmpty(t, ptr.Deref(lease.Spec.HolderIdentity, ""))
 	assert.Empty(t, forbiddenLines(out.String()), "the controller made requests its role does not grant")
 
+	got, err := client.BatchV1().Jobs(ns).Get(context.Background(), builtIn.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, builtIn.ResourceVersion, got.ResourceVersion, "the built-in controller's Job was never written")
+	pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	for i := range pods.Items {
+		ref := metav1.GetControllerOf(&pods.Items[i])
+		assert.True(t, ref != nil && ref.UID == job.UID, "pod %s has controller %v", pods.Items[i].Name, ref)
+	}
+
 	// The same identity, asked to step outside its role.
 	saConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	require.NoError(t, err)
@@ -186,6 +206,21 @@ func TestShippedRBAC(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "deleting a Namespace: %v", err)
 	_, err = sa.CoordinationV1().Leases(ns).Create(context.Background(), lease.DeepCopy(), metav1.CreateOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "a Lease outside its namespace: %v", err)
+
+	// SIGTERM: the workers finish, the Lease is given up (emptied, so a
+	// standby need not wait for it to expire), and the exit status is 0.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		stopped = true
+		require.NoError(t, err, "a clean exit after SIGTERM")
+	case <-time.After(waitTimeout):
+		t.Fatal("the controller did not exit after SIGTERM")
+	}
+	lease, err = client.CoordinationV1().Leases(deployNamespace).Get(context.Background(), "kjob-job-controller", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, ptr.Deref(lease.Spec.HolderIdentity, ""), "the Lease was released")
+	assert.Contains(t, out.String(), "Job controller stopped cleanly")
 }
 
 // forbiddenLines picks the log lines that report a refused request.
