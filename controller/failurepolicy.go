@@ -18,7 +18,7 @@ import (
 //	           replacement delay, rule S4); the pod is replaced
 //	Count      the failure counts as usual (as when no rule matches)
 //	FailIndex  the pod's completion index fails at once (Indexed Jobs with
-//	           backoffLimitPerIndex only; see policyMatch)
+//	           backoffLimitPerIndex only; perindex.go acts on it)
 //
 // Rules are matched only against pods that count as failed. A policy makes
 // podReplacementPolicy default to Failed (see pods.go), so a pod that is
@@ -52,9 +52,10 @@ func (m policyMatch) counted() bool {
 }
 
 // matchFailurePolicy applies the Job's rules, in order, to a failed pod and
-// returns the first match. The per-index code reads a FailIndex match from
-// here too: it is the hook for marking the pod's index failed; a NonIndexed
-// Job cannot have such a rule (the API requires backoffLimitPerIndex).
+// returns the first match. The per-index code asks it too
+// (failurePolicyActionForIndex): Ignore and FailIndex act on the pod's
+// index there. A NonIndexed Job cannot have a FailIndex rule (the API
+// requires backoffLimitPerIndex).
 func matchFailurePolicy(job *batchv1.Job, pod *v1.Pod) policyMatch {
 	policy := job.Spec.PodFailurePolicy
 	if policy == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 )
 
@@ -278,4 +279,79 @@ func podNoFinalizer(p *v1.Pod) *v1.Pod {
 
 func conditionOf(st *batchv1.JobStatus, t batchv1.JobConditionType) *batchv1.JobCondition {
 	return findCondition(st, t)
+}
+
+// TestPodFailurePolicyPerIndex: with backoffLimitPerIndex the policy acts
+// on indexes (§5.10): FailIndex fails the pod's index at once, Ignore is
+// carried to the replacement as an ignored failure, FailJob fails the Job.
+func TestPodFailurePolicyPerIndex(t *testing.T) {
+	evicted := []func(*v1.Pod) *v1.Pod{exited("main", 143), withCondition(v1.DisruptionTarget, v1.ConditionTrue)}
+	cases := []struct {
+		name  string
+		rules []batchv1.PodFailurePolicyRule
+		// failed is how the failed pod of index 0 ended; index 1 runs.
+		failed []func(*v1.Pod) *v1.Pod
+		// expected
+		wantCreated       map[int]string // failure counts of created pods by index ("counted/ignored")
+		wantPatches       int
+		wantFailed        int32
+		wantFailedIndexes *string
+		wantConditions    []string
+	}{
+		{name: "FailIndex fails the index at once",
+			rules:       []batchv1.PodFailurePolicyRule{onExitCodes(failIndex, opIn, 42)},
+			failed:      []func(*v1.Pod) *v1.Pod{exited("main", 42)},
+			wantCreated: map[int]string{}, wantPatches: 1, wantFailed: 1, wantFailedIndexes: ptr.To("0")},
+		{name: "Ignore is carried to the replacement as an ignored failure",
+			rules:       []batchv1.PodFailurePolicyRule{onCondition(ignore, v1.DisruptionTarget)},
+			failed:      evicted,
+			wantCreated: map[int]string{0: "0/1"}, wantFailedIndexes: ptr.To("")},
+		{name: "Count is carried as a counted failure",
+			rules:       []batchv1.PodFailurePolicyRule{onCondition(count, v1.DisruptionTarget)},
+			failed:      evicted,
+			wantCreated: map[int]string{0: "1"}, wantFailedIndexes: ptr.To("")},
+		{name: "FailJob fails the whole Job",
+			rules:       []batchv1.PodFailurePolicyRule{onExitCodes(failJob, opIn, 42)},
+			failed:      []func(*v1.Pod) *v1.Pod{exited("main", 42)},
+			wantCreated: map[int]string{}, wantPatches: 2, wantFailed: 2, wantFailedIndexes: ptr.To(""),
+			wantConditions: []string{"FailureTarget=True:PodFailurePolicy"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			job := withPolicy(newIndexedJob(2, 2, 6), tc.rules...)
+			job.Spec.BackoffLimitPerIndex = ptr.To[int32](3)
+			job.Status.StartTime = timeAgo(time.Hour)
+			pods := indexedPods(job, []indexedPod{
+				{index: "0", phase: v1.PodFailed, failuresBefore: "0"},
+				{index: "1", phase: v1.PodRunning, failuresBefore: "0"}})
+			for _, m := range tc.failed {
+				pods[0] = m(pods[0])
+			}
+			// The failure ended an hour ago: no replacement delay is left.
+			pods[0].Status.ContainerStatuses[0].State.Terminated.FinishedAt = *timeAgo(time.Hour)
+
+			objects := []runtime.Object{job}
+			for _, p := range pods {
+				objects = append(objects, p)
+			}
+			f := newFixture(t, objects...)
+			f.client.ClearActions()
+			require.NoError(t, f.sync(job))
+
+			created := map[int]string{}
+			for ix, p := range f.createdPods() {
+				created[ix] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
+				if ignored, ok := p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation]; ok {
+					created[ix] += "/" + ignored
+				}
+			}
+			assert.Equal(t, tc.wantCreated, created, "created pods and their failure counts")
+			assert.Equal(t, tc.wantPatches, f.counts().patches, "finalizer removals")
+			st := f.lastStatus()
+			require.NotNil(t, st)
+			assert.Equal(t, tc.wantFailed, st.Failed, "failed")
+			assert.Equal(t, tc.wantFailedIndexes, st.FailedIndexes, "failedIndexes")
+			assert.Equal(t, tc.wantConditions, conditionSummary(st), "conditions")
+		})
+	}
 }

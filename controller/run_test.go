@@ -5,17 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/assert"
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 )
 
-// blockingPodControl holds every CreatePod until release is closed.
+// blockingPodControl holds every pod creation until released.
 type blockingPodControl struct {
 	PodControl
 	entered chan struct{}
@@ -31,55 +27,40 @@ func (b *blockingPodControl) CreatePod(ctx context.Context, job *batchv1.Job, po
 	return b.PodControl.CreatePod(ctx, job, pod)
 }
 
-// TestRunWaitsForWorkers: a restart starts a second controller as soon as
-// the first one's Run returns, so Run must not return while a worker is
-// still in the middle of a sync that writes to the API.
-func TestRunWaitsForWorkers(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// TestRunWaitsForSyncsInProgress: Run returns only after the sync under way
+// when ctx ended has finished, so a lease can be released right after.
+func TestRunWaitsForSyncsInProgress(t *testing.T) {
 	job := newJob(1, ptr.To[int32](1), 6)
-	client := fake.NewClientset(job)
-	recorder := record.NewFakeRecorder(100)
-	pc := &blockingPodControl{
-		PodControl: RealPodControl{Client: client, Recorder: recorder},
-		entered:    make(chan struct{}, 1),
-		release:    make(chan struct{}),
-	}
-	factory := informers.NewSharedInformerFactory(client, 0)
-	ctrl, err := New(ctx, Config{
-		Client:      client,
-		JobInformer: factory.Batch().V1().Jobs(),
-		PodInformer: factory.Core().V1().Pods(),
-		Recorder:    recorder,
-		PodControl:  pc,
-	})
-	require.NoError(t, err)
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	block := &blockingPodControl{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	f := newFixtureWith(t, func(c *Config) {
+		block.PodControl = RealPodControl{Client: c.Client, Recorder: c.Recorder}
+		c.PodControl = block
+	}, job)
 
-	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	returned := make(chan struct{})
 	go func() {
-		ctrl.Run(ctx, 1)
-		close(done)
+		f.ctrl.Run(ctx, 2)
+		close(returned)
 	}()
+	f.ctrl.queue.Add("ns/job")
 	select {
-	case <-pc.entered:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the Job was never synced")
+	case <-block.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync never created a pod")
 	}
 	cancel()
-	// Only a premature return can end this wait early, so it cannot make
-	// the test fail on a slow machine.
 	select {
-	case <-done:
-		t.Fatal("Run returned while a sync was still creating a pod")
-	case <-time.After(100 * time.Millisecond):
+	case <-returned:
+		t.Fatal("Run returned while a sync was still writing")
+	case <-time.After(50 * time.Millisecond):
 	}
-	close(pc.release)
+	close(block.release)
 	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after its last sync ended")
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the last sync finished")
 	}
+	assert.Equal(t, 1, f.counts().creations, "the sync in progress completed its write")
 }

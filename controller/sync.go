@@ -36,6 +36,8 @@ type syncState struct {
 	uncounted        *batchv1.UncountedTerminatedPods
 	backoff          backoffRecord
 	finishing        *finishing
+	// indexes: what Indexed Jobs know per completion index (indexed.go).
+	indexes *indexState
 }
 
 // syncJob brings one Job one step closer to what its spec asks for. It is
@@ -88,6 +90,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 
 	// 4 Count.
 	st := c.count(job, pods)
+	countIndexes(ctx, st)
 
 	// 5 The Job starts the first time it is seen unsuspended; the backoff
 	// record takes in the pods that finished since the last sync.
@@ -110,6 +113,8 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 	if st.finishing == nil {
 		st.finishing = c.checkDeadline(ctx, job) // deadline.go
 	}
+	// 6i Indexed Jobs: failed indexes, then the success policy.
+	decideIndexes(ctx, st)
 
 	active := int32(len(st.active))
 	var manageErr error
@@ -172,7 +177,7 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 	uncountedFailed := sets.New(st.uncounted.Failed...)
 	for _, p := range pods {
 		if !hasTrackingFinalizer(p) || st.removalsInFlight.Has(p.UID) ||
-			uncountedSucceeded.Has(p.UID) || uncountedFailed.Has(p.UID) {
+			uncountedSucceeded.Has(p.UID) || uncountedFailed.Has(p.UID) || !countable(job, p) {
 			continue
 		}
 		switch {
@@ -194,7 +199,7 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 // controller does not know.
 func (c *Controller) supportedMode(job *batchv1.Job) bool {
 	mode := job.Spec.CompletionMode
-	if mode == nil || *mode == batchv1.NonIndexedCompletion {
+	if mode == nil || *mode == batchv1.NonIndexedCompletion || *mode == batchv1.IndexedCompletion {
 		return true
 	}
 	c.recorder.Event(job, v1.EventTypeWarning, EventUnknownCompletionMode, MessageUnknownMode)

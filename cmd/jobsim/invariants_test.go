@@ -94,10 +94,18 @@ func (inv *invariants) check() {
 func (inv *invariants) checkJob(job *batchv1.Job, running int) {
 	h := inv.history(job)
 	st := job.Status
-	if st.Succeeded < h.succeeded || st.Failed < h.failed {
+	// An elastic Indexed Job that shrinks drops the successes of the indexes
+	// it no longer has; the apiserver allows that only while completions
+	// equals parallelism.
+	shrinks := ptr.Deref(job.Spec.CompletionMode, "") == batchv1.IndexedCompletion &&
+		ptr.Equal(job.Spec.Completions, job.Spec.Parallelism)
+	if (st.Succeeded < h.succeeded && !shrinks) || st.Failed < h.failed {
 		inv.violated(job, "counters never go down", "succeeded %d→%d, failed %d→%d", h.succeeded, st.Succeeded, h.failed, st.Failed)
 	}
 	h.succeeded, h.failed = max(h.succeeded, st.Succeeded), max(h.failed, st.Failed)
+	if shrinks {
+		h.succeeded = st.Succeeded
+	}
 	if ready := ptr.Deref(st.Ready, 0); ready > st.Active {
 		inv.violated(job, "ready ≤ active", "ready=%d active=%d", ready, st.Active)
 	}
