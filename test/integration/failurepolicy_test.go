@@ -43,6 +43,9 @@ func TestJobPodFailurePolicy(t *testing.T) {
 		backoffLimit int32
 		rules        []batchv1.PodFailurePolicyRule
 		annotations  map[string]string
+		// perIndex makes it an Indexed Job of 2 with backoffLimitPerIndex 1:
+		// without FailIndex, index 0 would get a second attempt (failed=2).
+		perIndex bool
 		// expected
 		wantCondition batchv1.JobConditionType
 		wantReason    string
@@ -63,6 +66,11 @@ func TestJobPodFailurePolicy(t *testing.T) {
 			backoffLimit: 0, rules: []batchv1.PodFailurePolicyRule{onExit(rule(batchv1.PodFailurePolicyActionCount), batchv1.PodFailurePolicyOnExitCodesOpIn, 1)},
 			annotations:   map[string]string{"sim.kjob.dev/duration": "200ms", "sim.kjob.dev/exit-codes": "1"},
 			wantCondition: batchv1.JobFailed, wantReason: controller.ReasonBackoffLimitExceeded, wantFailed: 1},
+		{name: "FailIndex: the index fails at once, the other completes",
+			backoffLimit: 6, perIndex: true,
+			rules:         []batchv1.PodFailurePolicyRule{onExit(rule(batchv1.PodFailurePolicyActionFailIndex), batchv1.PodFailurePolicyOnExitCodesOpIn, 42)},
+			annotations:   map[string]string{"sim.kjob.dev/duration": "200ms", "sim.kjob.dev/exit-codes-index-0": "42"},
+			wantCondition: batchv1.JobFailed, wantReason: controller.ReasonFailedIndexes, wantFailed: 1, wantSucceeded: 1},
 		{name: "no matching rule: the failure counts",
 			backoffLimit: 0, rules: []batchv1.PodFailurePolicyRule{onExit(rule(batchv1.PodFailurePolicyActionFailJob), batchv1.PodFailurePolicyOnExitCodesOpIn, 42)},
 			annotations:   map[string]string{"sim.kjob.dev/duration": "200ms", "sim.kjob.dev/exit-codes": "3"},
@@ -76,6 +84,12 @@ func TestJobPodFailurePolicy(t *testing.T) {
 			job := scripted("policy", tc.annotations)
 			job.Spec.BackoffLimit = ptr.To(tc.backoffLimit)
 			job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: tc.rules}
+			if tc.perIndex {
+				job.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+				job.Spec.Completions = ptr.To[int32](2)
+				job.Spec.Parallelism = ptr.To[int32](2)
+				job.Spec.BackoffLimitPerIndex = ptr.To[int32](1)
+			}
 			job = createJob(t, client, ns, job)
 			assert.Equal(t, ptr.To(batchv1.Failed), job.Spec.PodReplacementPolicy, "the apiserver defaults it to Failed with a policy")
 
@@ -89,6 +103,10 @@ func TestJobPodFailurePolicy(t *testing.T) {
 			}
 			assert.Equal(t, tc.wantFailed, job.Status.Failed, "failed")
 			assert.Equal(t, tc.wantSucceeded, job.Status.Succeeded, "succeeded")
+			if tc.perIndex {
+				assert.Equal(t, ptr.To("0"), job.Status.FailedIndexes, "index 0 failed on its first attempt")
+				assert.Equal(t, "1", job.Status.CompletedIndexes)
+			}
 			waitForPods(t, client, ns, "lost their finalizers", noFinalizers)
 		})
 	}
