@@ -338,14 +338,7 @@ func TestPodFailurePolicyPerIndex(t *testing.T) {
 			f.client.ClearActions()
 			require.NoError(t, f.sync(job))
 
-			created := map[int]string{}
-			for ix, p := range f.createdPods() {
-				created[ix] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
-				if ignored, ok := p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation]; ok {
-					created[ix] += "/" + ignored
-				}
-			}
-			assert.Equal(t, tc.wantCreated, created, "created pods and their failure counts")
+			assert.Equal(t, tc.wantCreated, f.createdFailureCounts(), "created pods and their failure counts")
 			assert.Equal(t, tc.wantPatches, f.counts().patches, "finalizer removals")
 			st := f.lastStatus()
 			require.NotNil(t, st)

@@ -85,6 +85,20 @@ func (f *fixture) createdPods() map[int]*v1.Pod {
 	return out
 }
 
+// createdFailureCounts renders the failure-count annotations of the pods
+// the sync created, by index: "counted/ignored", or "counted" when the
+// ignored count is absent.
+func (f *fixture) createdFailureCounts() map[int]string {
+	out := map[int]string{}
+	for ix, p := range f.createdPods() {
+		out[ix] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
+		if ignored, ok := p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation]; ok {
+			out[ix] += "/" + ignored
+		}
+	}
+	return out
+}
+
 // createdIndexes lists the completion indexes of the pods the sync created.
 func (f *fixture) createdIndexes() []int {
 	var out []int
@@ -176,14 +190,7 @@ func runSyncIndexedCase(t *testing.T, tc syncIndexedCase) *fixture {
 		assert.Equal(t, tc.wantMessage, st.Conditions[len(st.Conditions)-1].Message, "condition message")
 	}
 	if tc.wantFailureCounts != nil {
-		got := map[int]string{}
-		for ix, p := range f.createdPods() {
-			got[ix] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
-			if ignored, ok := p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation]; ok {
-				got[ix] += "/" + ignored
-			}
-		}
-		assert.Equal(t, tc.wantFailureCounts, got, "failure counts of the created pods")
+		assert.Equal(t, tc.wantFailureCounts, f.createdFailureCounts(), "failure counts of the created pods")
 	}
 	if tc.wantEvents != nil {
 		assert.Subset(t, f.events(), tc.wantEvents, "events")
