@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check unit build bench tools
+.PHONY: run test vet fmt-check unit build bench tools image cluster-up cluster-down
 
 ## run: the seed tutorial's hello job on the embedded simulator.
 run:
@@ -34,3 +34,20 @@ build:
 ## bench: the hot-path benchmarks (queue, sync loop).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./workqueue/ ./controller/
+
+## image: the job-controller container image (docs/kind.md loads it into kind).
+IMAGE ?= kjob/job-controller:dev
+image:
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
+
+## cluster-up: a local cluster without Docker: etcd, kube-apiserver,
+## kube-controller-manager (Job and CronJob controllers off), podsim and the
+## project's job-controller; kubeconfig in out/local-cluster/kubeconfig.
+## PODSIM_FLAGS=--runtime=exec runs pods' commands on this host.
+## See docs/local-cluster.md.
+cluster-up:
+	GO=$(GO) ./hack/cluster-up.sh
+
+## cluster-down: stop everything cluster-up started.
+cluster-down:
+	./hack/cluster-down.sh

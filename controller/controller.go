@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,8 @@ type Config struct {
 	NewQueue QueueFactory
 	// Manages decides which Jobs are this controller's; nil means
 	// ManagesBuiltIn, the rule of kube-controller-manager's controller.
+	// ManagedByPredicate builds the rule of a controller with its own name.
+	// A Job it rejects is never synced, and its pods are never written.
 	Manages func(*batchv1.Job) bool
 }
 
@@ -58,6 +61,10 @@ type Controller struct {
 	recorder   record.EventRecorder
 	clock      clock.WithTicker
 	manages    func(*batchv1.Job) bool
+	// cleansUnknownOrphans: this controller stands in for the built-in one
+	// (it manages Jobs without spec.managedBy), so it also removes the
+	// finalizers of pods whose Job it never saw; see ownsOrphanFinalizer.
+	cleansUnknownOrphans bool
 
 	jobLister  batchlisters.JobLister
 	podIndexer cache.Indexer
@@ -78,6 +85,9 @@ type Controller struct {
 	// finishedJobs: UIDs of Jobs this controller has just marked finished
 	// whose new status the cache does not show yet.
 	finishedJobs *uidSet
+	// deletedJobs: whether recently deleted Jobs were ours, for the orphan
+	// clean-up of their pods.
+	deletedJobs *deletedJobs
 
 	// busy counts keys being processed right now; with the queue lengths it
 	// tells the simulator when the controller has nothing left to do.
@@ -110,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		finalizerRemovals: newFinalizerRemovals(),
 		backoff:           newBackoffStore(),
 		finishedJobs:      newUIDSet(),
+		deletedJobs:       newDeletedJobs(),
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
@@ -117,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if c.manages == nil {
 		c.manages = ManagesBuiltIn
 	}
+	c.cleansUnknownOrphans = c.manages(&batchv1.Job{})
 	if c.recorder == nil {
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		broadcaster.StartStructuredLogging(3)
@@ -146,30 +158,52 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 // NewQueueFactory returns a QueueFactory for one workqueue implementation,
 // with the Job controller's per-key retry delay of 1 s doubling to 1 min.
 func NewQueueFactory(impl workqueue.Implementation) QueueFactory {
+	return NewQueueFactoryWithMetrics(impl, nil)
+}
+
+// NewQueueFactoryWithMetrics is NewQueueFactory whose queues report to
+// provider, labelled with their names: "job" and "job_orphan_pod", as in
+// kube-controller-manager. A nil provider records nothing.
+func NewQueueFactoryWithMetrics(impl workqueue.Implementation, provider workqueue.MetricsProvider) QueueFactory {
 	return func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
 		return workqueue.NewRateLimiting[string](
 			workqueue.NewItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
-			workqueue.Options{Name: name, Clock: clk, Implementation: impl})
+			workqueue.Options{Name: name, Clock: clk, Implementation: impl, MetricsProvider: provider})
 	}
 }
 
 // Run waits for the caches, then runs workers until ctx ends. Each worker
 // serves both queues, so a Job sync and an orphan clean-up never wait for
 // each other's worker pool.
+//
+// Run returns only once every worker has stopped: after ctx ends no new key
+// is taken, the syncs in progress finish, and keys still queued are dropped
+// (a successor rebuilds them from its caches). So a restart never has two
+// controllers writing the same Job, and a caller holding a lease can
+// release it as soon as Run returns.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	defer c.orphanQueue.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting job controller", "workers", workers)
 	defer logger.Info("Shutting down job controller")
 
-	if !cache.WaitForNamedCacheSync("job", ctx.Done(), c.jobsSynced, c.podsSynced) {
+	var wg sync.WaitGroup
+	defer func() {
+		// Shutting the queues down wakes workers blocked in Get.
+		c.queue.ShutDown()
+		c.orphanQueue.ShutDown()
+		wg.Wait()
+	}()
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.jobsSynced, c.podsSynced) {
 		return
 	}
 	for range workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.queue, c.syncJob) }, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.orphanQueue, c.syncOrphanPod) }, time.Second)
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.queue, c.syncJob) }, time.Second)
+		})
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) { c.drain(ctx, c.orphanQueue, c.syncOrphanPod) }, time.Second)
+		})
 	}
 	<-ctx.Done()
 }
@@ -181,7 +215,7 @@ func (c *Controller) Idle() bool {
 }
 
 func (c *Controller) drain(ctx context.Context, q clientworkqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
-	for c.processNext(ctx, q, sync) {
+	for ctx.Err() == nil && c.processNext(ctx, q, sync) {
 	}
 }
 
@@ -196,6 +230,9 @@ func (c *Controller) processNext(ctx context.Context, q clientworkqueue.TypedRat
 	c.busy.Add(1)
 	defer c.busy.Add(-1)
 	defer q.Done(key)
+	if ctx.Err() != nil {
+		return false // stopping: leave the key to whoever runs next
+	}
 
 	if err := sync(ctx, key); err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing failed, will retry", "key", key)

@@ -77,6 +77,13 @@ func (q *recordingQueue) delaysOver(key string, d time.Duration) []time.Duration
 
 func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, objects...)
+}
+
+// newFixtureWith is newFixture with a chance to change the Config (its
+// Manages rule, say) before the controller is built.
+func newFixtureWith(t *testing.T, configure func(*Config), objects ...runtime.Object) *fixture {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	f := &fixture{
 		t:        t,
@@ -89,7 +96,7 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 	factory := informers.NewSharedInformerFactory(f.client, 0)
 	jobInformer := factory.Batch().V1().Jobs()
 	podInformer := factory.Core().V1().Pods()
-	ctrl, err := New(ctx, Config{
+	cfg := Config{
 		Client:      f.client,
 		JobInformer: jobInformer,
 		PodInformer: podInformer,
@@ -102,7 +109,11 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 			}
 			return q
 		},
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ctrl, err := New(ctx, cfg)
 	require.NoError(t, err)
 	ctrl.jobsSynced = func() bool { return true }
 	ctrl.podsSynced = func() bool { return true }

@@ -74,7 +74,7 @@ func (c *Controller) enqueueAdopters(pod *v1.Pod) {
 		return
 	}
 	for _, job := range jobs {
-		if selectorMatches(job, pod) {
+		if c.manages(job) && selectorMatches(job, pod) {
 			c.enqueueBatched(job)
 		}
 	}
@@ -93,6 +93,9 @@ func (c *Controller) addPod(logger klog.Logger, obj interface{}) {
 		if job == nil {
 			c.enqueueOrphan(pod)
 			return
+		}
+		if !c.manages(job) {
+			return // another controller's pod
 		}
 		c.expectations.creationObserved(job.UID)
 		c.enqueueBatched(job)
@@ -117,7 +120,7 @@ func (c *Controller) updatePod(logger klog.Logger, oldObj, curObj interface{}) {
 		// deletion so a replacement need not wait for the kubelet.
 		c.deletePod(logger, cur, false)
 		if oldRef, curRef := informers.JobControllerOf(old), informers.JobControllerOf(cur); oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
-			if job := c.jobForPod(old); job != nil {
+			if job := c.jobForPod(old); job != nil && c.manages(job) {
 				c.enqueueBatched(job)
 			}
 		}
@@ -126,14 +129,17 @@ func (c *Controller) updatePod(logger klog.Logger, oldObj, curObj interface{}) {
 	if oldRef := informers.JobControllerOf(old); oldRef != nil {
 		if curRef := informers.JobControllerOf(cur); curRef == nil || curRef.UID != oldRef.UID {
 			// Released or re-owned: the previous Job must recount.
-			if job := c.jobForPod(old); job != nil {
+			if job := c.jobForPod(old); job != nil && c.manages(job) {
 				c.enqueueBatched(job)
 			}
+			c.pruneDeleted(oldRef.UID)
 		}
 	}
 	if informers.JobControllerOf(cur) != nil {
 		if job := c.jobForPod(cur); job != nil {
-			c.enqueueBatched(job)
+			if c.manages(job) {
+				c.enqueueBatched(job)
+			}
 			return
 		}
 		c.enqueueOrphan(cur)
@@ -158,7 +164,13 @@ func (c *Controller) deletePod(logger klog.Logger, obj interface{}, final bool) 
 		c.enqueueOrphan(pod)
 		return
 	}
+	if final {
+		c.pruneDeleted(ref.UID)
+	}
 	job := c.jobForPod(pod)
+	if job != nil && !c.manages(job) {
+		return // another controller's pod
+	}
 	if job == nil || isFinished(job) {
 		c.enqueueOrphan(pod)
 		return
@@ -197,12 +209,12 @@ func (c *Controller) updateJob(logger klog.Logger, oldObj, curObj interface{}) {
 		c.addJob(logger, cur)
 		return
 	}
+	if !c.manages(cur) {
+		return
+	}
 	if isFinished(cur) {
 		c.finishedJobs.delete(cur.UID)
 		c.enqueueOrphansOf(cur)
-		return
-	}
-	if !c.manages(cur) {
 		return
 	}
 	if cur.Generation != old.Generation {
@@ -225,8 +237,13 @@ func (c *Controller) deleteJob(logger klog.Logger, obj interface{}) {
 	}
 	logger.V(4).Info("Job deleted", "job", klog.KObj(job))
 	c.forgetJob(job.UID)
+	c.rememberDeleted(job)
+	// The key is synced even for another controller's Job: a Job of ours
+	// may have been created under the same name.
 	c.queue.Add(keyOf(job))
-	c.enqueueOrphansOf(job)
+	if c.manages(job) {
+		c.enqueueOrphansOf(job)
+	}
 }
 
 // enqueueOrphansOf queues every pod of job still carrying our finalizer, the

@@ -3,12 +3,16 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
@@ -18,17 +22,16 @@ import (
 func (c *Controller) manageJob(ctx context.Context, job *batchv1.Job, st *syncState) (int32, error) {
 	active := int32(len(st.active))
 	if isSuspended(job) {
-		// Suspended pods are not failures: their finalizers go first, so
-		// they are never counted (rule S11).
-		victims := removalOrder(st.active, len(st.active))
-		return c.scaleDown(ctx, job, st, victims)
+		return c.suspendPods(ctx, job, st) // suspend.go
 	}
 
 	want := wantActive(job, st.succeeded, active)
-	if surplus := active - want; surplus > 0 {
+	// Indexed Jobs delete pods with a bad or duplicate index first (indexed.go).
+	bad := badIndexPods(ctx, st)
+	if surplus := active - want; surplus > 0 || len(bad) > 0 {
 		// Parallelism went down, or successes made pods unnecessary. The
 		// surplus is not a failure either (rule S7).
-		victims := removalOrder(st.active, int(min(surplus, MaxPodCreateDeletePerSync)))
+		victims := removalOrder(st.active, int(max(surplus, 0)), bad...)
 		return c.scaleDown(ctx, job, st, victims)
 	}
 
@@ -41,14 +44,32 @@ func (c *Controller) manageJob(ctx context.Context, job *batchv1.Job, st *syncSt
 	if shortfall <= 0 {
 		return active, nil
 	}
-	if wait := st.backoff.remaining(c.clock); wait > 0 {
+	pods, wait := c.podsToCreate(ctx, st, int(min(shortfall, MaxPodCreateDeletePerSync)))
+	if wait > 0 {
 		// Failing pods are replaced after a growing delay (rule S4).
 		klog.FromContext(ctx).V(4).Info("Delaying pod creation after failures", "delay", wait)
 		c.queue.AddAfter(keyOf(job), max(wait, SyncBatchPeriod))
 		return active, nil
 	}
-	created, err := c.createPods(ctx, job, int(min(shortfall, MaxPodCreateDeletePerSync)))
+	created, err := c.createPods(ctx, job, pods)
 	return active + int32(created), err
+}
+
+// podsToCreate builds up to n pods to create now, or says how long creation
+// must still wait for the replacement delay. Indexed Jobs pick the indexes
+// (indexed.go).
+func (c *Controller) podsToCreate(ctx context.Context, st *syncState, n int) ([]*v1.Pod, time.Duration) {
+	if isIndexed(st.job) {
+		return c.indexedPodsToCreate(ctx, st, n)
+	}
+	if wait := st.backoff.remaining(c.clock); wait > 0 {
+		return nil, wait
+	}
+	pods := make([]*v1.Pod, n)
+	for i := range pods {
+		pods[i] = newPodForJob(st.job)
+	}
+	return pods, 0
 }
 
 // scaleDown deletes victims without counting them and returns the new active
@@ -74,24 +95,33 @@ func wantActive(job *batchv1.Job, succeeded, active int32) int32 {
 	return max(min(parallelism, *job.Spec.Completions-succeeded), 0)
 }
 
-// removalOrder returns the first n pods of the scale-down order (§5.21)
-// without reordering the caller's slice.
-func removalOrder(pods []*v1.Pod, n int) []*v1.Pod {
-	sorted := append([]*v1.Pod(nil), pods...)
-	sortForRemoval(sorted)
-	return sorted[:min(n, len(sorted))]
+// removalOrder returns the pods to delete (§5.21): all of first, then the
+// rest in scale-down order until there are n, never more than
+// MaxPodCreateDeletePerSync. The caller's slices are not reordered.
+func removalOrder(pods []*v1.Pod, n int, first ...*v1.Pod) []*v1.Pod {
+	out := slices.Clone(first)
+	if len(out) < n {
+		chosen := sets.New[types.UID]()
+		for _, p := range first {
+			chosen.Insert(p.UID)
+		}
+		rest := slices.DeleteFunc(slices.Clone(pods), func(p *v1.Pod) bool { return chosen.Has(p.UID) })
+		sortForRemoval(rest)
+		out = append(out, rest[:min(n-len(out), len(rest))]...)
+	}
+	return out[:min(len(out), MaxPodCreateDeletePerSync)]
 }
 
-// createPods creates n pods in slow-start batches of 1, 2, 4 …: when every
+// createPods creates pods in slow-start batches of 1, 2, 4 …: when every
 // create fails (a quota, an admission webhook) the controller learns it from
 // one request instead of from hundreds. It returns how many were created.
-func (c *Controller) createPods(ctx context.Context, job *batchv1.Job, n int) (int, error) {
-	c.expectations.expect(job.UID, n, 0)
+func (c *Controller) createPods(ctx context.Context, job *batchv1.Job, pods []*v1.Pod) (int, error) {
+	c.expectations.expect(job.UID, len(pods), 0)
 	created := 0
-	for batch, remaining := SlowStartInitialBatchSize, n; remaining > 0; batch *= 2 {
-		size := min(batch, remaining)
-		remaining -= size
-		ok, err := c.createBatch(ctx, job, size)
+	for batch, remaining := SlowStartInitialBatchSize, pods; len(remaining) > 0; batch *= 2 {
+		size := min(batch, len(remaining))
+		ok, err := c.createBatch(ctx, job, remaining[:size])
+		remaining = remaining[size:]
 		created += ok
 		if err != nil {
 			// The pods never tried will never be observed.
@@ -104,13 +134,13 @@ func (c *Controller) createPods(ctx context.Context, job *batchv1.Job, n int) (i
 	return created, nil
 }
 
-func (c *Controller) createBatch(ctx context.Context, job *batchv1.Job, size int) (int, error) {
+func (c *Controller) createBatch(ctx context.Context, job *batchv1.Job, pods []*v1.Pod) (int, error) {
 	var wg sync.WaitGroup
 	var created atomic.Int32
-	errs := make([]error, size)
-	for i := range size {
+	errs := make([]error, len(pods))
+	for i, pod := range pods {
 		wg.Go(func() {
-			err := c.podControl.CreatePod(ctx, job, newPodForJob(job))
+			err := c.podControl.CreatePod(ctx, job, pod)
 			if err == nil {
 				created.Add(1)
 				return

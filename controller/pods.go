@@ -4,7 +4,6 @@ import (
 	"slices"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -42,32 +41,6 @@ func podCondition(p *v1.Pod, t v1.PodConditionType) *v1.PodCondition {
 
 func hasTrackingFinalizer(p *v1.Pod) bool {
 	return slices.Contains(p.Finalizers, JobTrackingFinalizer)
-}
-
-// replacementPolicy returns the effective podReplacementPolicy. The apiserver
-// defaults it, but a Job built by hand (tests, old objects) may leave it
-// empty; the default then follows the same rule as the API.
-func replacementPolicy(job *batchv1.Job) batchv1.PodReplacementPolicy {
-	if p := job.Spec.PodReplacementPolicy; p != nil && *p != "" {
-		return *p
-	}
-	if job.Spec.PodFailurePolicy != nil {
-		return batchv1.Failed
-	}
-	return batchv1.TerminatingOrFailed
-}
-
-// isPodFailed says whether pod counts as a failure of job (rule S2): a Failed
-// phase always does; under TerminatingOrFailed so does a pod that is being
-// deleted and has not succeeded, because nothing will ever make it succeed.
-func isPodFailed(p *v1.Pod, job *batchv1.Job) bool {
-	if p.Status.Phase == v1.PodFailed {
-		return true
-	}
-	if replacementPolicy(job) == batchv1.Failed {
-		return false
-	}
-	return p.DeletionTimestamp != nil && p.Status.Phase != v1.PodSucceeded
 }
 
 func filterPods(pods []*v1.Pod, keep func(*v1.Pod) bool) []*v1.Pod {

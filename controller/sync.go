@@ -36,6 +36,8 @@ type syncState struct {
 	uncounted        *batchv1.UncountedTerminatedPods
 	backoff          backoffRecord
 	finishing        *finishing
+	// indexes: what Indexed Jobs know per completion index (indexed.go).
+	indexes *indexState
 }
 
 // syncJob brings one Job one step closer to what its spec asks for. It is
@@ -88,6 +90,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 
 	// 4 Count.
 	st := c.count(job, pods)
+	countIndexes(ctx, st)
 
 	// 5 The Job starts the first time it is seen unsuspended; the backoff
 	// record takes in the pods that finished since the last sync.
@@ -96,12 +99,22 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 	}
 	st.backoff = nextBackoffRecord(c.backoff.get(job.UID), st.newSucceeded, st.newFailed)
 
-	// 6 Decide whether the Job is finishing. An outcome already written as an
-	// interim condition is carried through (e.g. after a restart).
+	// 6 Decide whether the Job is finishing; the first reason wins. An
+	// outcome already written as an interim condition is carried through
+	// (e.g. after a restart), then a FailJob rule, the backoff limit, and
+	// the deadline, which also arms the timer for the time left.
 	st.finishing = recordedFinishing(&job.Status)
+	if st.finishing == nil {
+		st.finishing = failJobDecision(job, pods) // failurepolicy.go
+	}
 	if st.finishing == nil && exceedsBackoffLimit(job, st) {
 		st.finishing = &finishing{reason: ReasonBackoffLimitExceeded, message: MessageBackoffLimit}
 	}
+	if st.finishing == nil {
+		st.finishing = c.checkDeadline(ctx, job) // deadline.go
+	}
+	// 6i Indexed Jobs: failed indexes, then the success policy.
+	decideIndexes(ctx, st)
 
 	active := int32(len(st.active))
 	var manageErr error
@@ -130,7 +143,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) error {
 		if reachedCompletions(job, st.succeeded, active) {
 			st.finishing = &finishing{success: true, reason: ReasonCompletionsReached, message: MessageCompletionsReached}
 		} else if manageRan {
-			suspendChanged = c.updateSuspended(job)
+			suspendChanged = c.updateSuspended(ctx, job)
 		}
 	}
 
@@ -164,7 +177,7 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 	uncountedFailed := sets.New(st.uncounted.Failed...)
 	for _, p := range pods {
 		if !hasTrackingFinalizer(p) || st.removalsInFlight.Has(p.UID) ||
-			uncountedSucceeded.Has(p.UID) || uncountedFailed.Has(p.UID) {
+			uncountedSucceeded.Has(p.UID) || uncountedFailed.Has(p.UID) || !countable(job, p) {
 			continue
 		}
 		switch {
@@ -175,7 +188,10 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 		}
 	}
 	st.succeeded = job.Status.Succeeded + int32(len(st.newSucceeded)+len(st.uncounted.Succeeded))
-	st.failed = job.Status.Failed + int32(len(st.newFailed)+len(st.uncounted.Failed))
+	// Failures the pod failure policy ignores stay off the books (they
+	// still slow down replacements, through newFailed and the backoff record).
+	counted := countPods(st.newFailed, func(p *v1.Pod) bool { return failureCounted(job, p) })
+	st.failed = job.Status.Failed + counted + int32(len(st.uncounted.Failed))
 	return st
 }
 
@@ -183,14 +199,12 @@ func (c *Controller) count(job *batchv1.Job, pods []*v1.Pod) *syncState {
 // controller does not know.
 func (c *Controller) supportedMode(job *batchv1.Job) bool {
 	mode := job.Spec.CompletionMode
-	if mode == nil || *mode == batchv1.NonIndexedCompletion {
+	if mode == nil || *mode == batchv1.NonIndexedCompletion || *mode == batchv1.IndexedCompletion {
 		return true
 	}
 	c.recorder.Event(job, v1.EventTypeWarning, EventUnknownCompletionMode, MessageUnknownMode)
 	return false
 }
-
-func isSuspended(job *batchv1.Job) bool { return ptr.Deref(job.Spec.Suspend, false) }
 
 // exceedsBackoffLimit is rule S3. Failed pods count against the limit with
 // ">"; under restartPolicy OnFailure so do in-place container restarts of
@@ -232,27 +246,4 @@ func reachedCompletions(job *batchv1.Job, succeeded, active int32) bool {
 		return succeeded > 0
 	}
 	return succeeded >= *job.Spec.Completions
-}
-
-// updateSuspended keeps the Suspended condition, its events and startTime in
-// step with spec.suspend. It runs only in syncs where manageJob ran, so the
-// condition changes together with the pods.
-func (c *Controller) updateSuspended(job *batchv1.Job) bool {
-	now := c.clock.Now()
-	if isSuspended(job) {
-		if !setCondition(&job.Status, batchv1.JobSuspended, v1.ConditionTrue, ReasonJobSuspended, MessageJobSuspended, now) {
-			return false
-		}
-		c.recorder.Event(job, v1.EventTypeNormal, EventSuspended, MessageJobSuspended)
-		// The deadline must not run while suspended; the next resume
-		// starts it afresh.
-		job.Status.StartTime = nil
-		return true
-	}
-	if !setCondition(&job.Status, batchv1.JobSuspended, v1.ConditionFalse, ReasonJobResumed, MessageJobResumed, now) {
-		return false
-	}
-	c.recorder.Event(job, v1.EventTypeNormal, EventResumed, MessageJobResumed)
-	job.Status.StartTime = ptr.To(metav1.NewTime(now))
-	return true
 }

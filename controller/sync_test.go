@@ -116,8 +116,9 @@ func TestSyncJob(t *testing.T) {
 			pods:          pods{running: 3, succeeded: 2},
 			wantDeletions: 1, wantPatches: 3, wantActive: 2, wantTerminating: 1, wantSucceeded: 2, wantStartTime: true},
 		{name: "deleting job", parallelism: 2, completions: ptr.To[int32](5), backoffLimit: 6, deleting: true,
+			// Every pod loses the finalizer; only the succeeded one is counted.
 			pods:        pods{pending: 1, running: 1, succeeded: 1},
-			wantPatches: 1, wantActive: 2, wantSucceeded: 1, wantStartTime: true},
+			wantPatches: 3, wantActive: 2, wantSucceeded: 1, wantStartTime: true},
 		{name: "limited pods", parallelism: 100, completions: ptr.To[int32](200), backoffLimit: 6,
 			createFailsAfter: ptr.To(10),
 			// Batches of 1, 2, 4 and 8: the fourth batch fails after 3.
@@ -149,8 +150,8 @@ func TestSyncJob(t *testing.T) {
 			wantConditions: []string{"Suspended=False:JobResumed"}},
 		{name: "suspending a deleted job", parallelism: 2, completions: ptr.To[int32](4), backoffLimit: 6,
 			suspend: true, deleting: true, pods: pods{running: 2},
-			status:     batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(testNow.Add(-time.Hour)))},
-			wantActive: 2, wantStartTime: true},
+			status:      batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(testNow.Add(-time.Hour)))},
+			wantPatches: 2, wantActive: 2, wantStartTime: true},
 		{name: "FailureTarget=False condition added manually is ignored", parallelism: 1, completions: ptr.To[int32](1), backoffLimit: 6,
 			pods: pods{running: 1},
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{

@@ -49,21 +49,29 @@ func (c *Controller) trackAndFinish(ctx context.Context, st *syncState, needsWri
 	var release []*v1.Pod
 	reachedLimit := false
 	for _, p := range st.pods {
-		if !withFinalizer.Has(p.UID) {
+		// Per-index backoff keeps a failed pod until its replacement exists (perindex.go).
+		if !withFinalizer.Has(p.UID) || keepsFinalizer(ctx, st, p) {
 			continue
 		}
 		switch {
 		case p.Status.Phase == v1.PodSucceeded && !listedFailed.Has(p.UID):
-			if !listedSucceeded.Has(p.UID) {
+			// Indexed Jobs record successes by index instead (indexed.go).
+			if !listedSucceeded.Has(p.UID) && listsUID(job, p, true) {
 				listedSucceeded.Insert(p.UID)
 				needsWrite = true
 			}
 		case isPodFailed(p, job) || failing:
 			// When the Job fails, every pod not yet finished fails with it.
-			if !listedFailed.Has(p.UID) {
+			// A failure the pod failure policy ignores only loses its
+			// finalizer: it is never listed, so never counted.
+			if !listedFailed.Has(p.UID) && listsUID(job, p, false) && failureCounted(job, p) {
 				listedFailed.Insert(p.UID)
 				needsWrite = true
 			}
+		case job.DeletionTimestamp != nil:
+			// Once its Job is being deleted nobody will count this pod, and
+			// a finalizer left on it would hold up its deletion (F14). It
+			// goes uncounted, like a surplus pod.
 		default:
 			continue // still running: it keeps its finalizer
 		}
@@ -75,6 +83,9 @@ func (c *Controller) trackAndFinish(ctx context.Context, st *syncState, needsWri
 	}
 	uncounted.Succeeded = sortedUIDs(listedSucceeded)
 	uncounted.Failed = sortedUIDs(listedFailed)
+	if recordIndexes(st) {
+		needsWrite = true
+	}
 
 	if st.finishing != nil && !st.finishing.recorded {
 		job.Status.Conditions = append(job.Status.Conditions, newCondition(

@@ -15,6 +15,8 @@ tools_dir="${repo_root}/hack/tools"
 etcd_dir="${tools_dir}/etcd"
 bin_dir="${KJOB_TEST_BIN:-${repo_root}/bin}"
 stamp_dir="${bin_dir}/.stamps"
+# Messages show bin_dir relative to the current directory when under it.
+shown_bin_dir="${bin_dir#"${PWD}/"}"
 
 go_cmd="${GO:-go}"
 
@@ -96,7 +98,7 @@ build() {
 		names+=("${pair%%=*}")
 		pkgs+=("${pair#*=}")
 	done
-	echo "build-tools: building ${names[*]} (${want%% *}) into ${bin_dir}"
+	echo "build-tools: building ${names[*]} (${want%% *}) into ${shown_bin_dir}"
 	local start=${SECONDS}
 	# go build -o names a file for one package and a directory for several.
 	local out="${bin_dir}/"
@@ -154,4 +156,4 @@ if [[ ${#etcd_wanted[@]} -gt 0 ]]; then
 	fi
 fi
 
-echo "build-tools: ${wanted[*]} up to date in ${bin_dir} (kube ${kube_version}, etcd ${etcd_version})"
+echo "build-tools: ${wanted[*]} up to date in ${shown_bin_dir} (kube ${kube_version}, etcd ${etcd_version})"

@@ -292,21 +292,14 @@ func (h *watchHub) backlog() int {
 	return n
 }
 
-// eventStream is one open watch. Writers append to queue and never block; a
-// pump goroutine hands events to the reader one at a time.
+// eventStream is one open watch. Writers queue events on its pump and
+// never block.
 type eventStream struct {
-	hub    *watchHub
-	filter watchFilter
-	result chan watch.Event
-	// wake has room for one signal: "queue is no longer empty".
-	wake    chan struct{}
+	hub     *watchHub
+	filter  watchFilter
+	out     *eventPump
 	stopped chan struct{}
 	stop    sync.Once
-
-	mu    sync.Mutex
-	queue []watch.Event
-	// handing is true while the pump holds an event the reader has not taken.
-	handing bool
 }
 
 var _ watch.Interface = (*eventStream)(nil)
@@ -315,13 +308,12 @@ func newEventStream(h *watchHub, filter watchFilter) *eventStream {
 	return &eventStream{
 		hub:     h,
 		filter:  filter,
-		result:  make(chan watch.Event),
-		wake:    make(chan struct{}, 1),
+		out:     newEventPump(),
 		stopped: make(chan struct{}),
 	}
 }
 
-func (s *eventStream) ResultChan() <-chan watch.Event { return s.result }
+func (s *eventStream) ResultChan() <-chan watch.Event { return s.out.result }
 
 // Stop ends the watch; the result channel closes. Safe to call more than once.
 func (s *eventStream) Stop() {
@@ -331,52 +323,8 @@ func (s *eventStream) Stop() {
 	})
 }
 
-func (s *eventStream) enqueue(ev watch.Event) {
-	s.mu.Lock()
-	s.queue = append(s.queue, ev)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *eventStream) enqueue(ev watch.Event) { s.out.enqueue(ev) }
 
-func (s *eventStream) pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := len(s.queue)
-	if s.handing {
-		n++
-	}
-	return n
-}
+func (s *eventStream) pending() int { return s.out.pending() }
 
-func (s *eventStream) pump() {
-	defer close(s.result)
-	for {
-		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.mu.Unlock()
-			select {
-			case <-s.wake:
-				continue
-			case <-s.stopped:
-				return
-			}
-		}
-		ev := s.queue[0]
-		s.queue[0] = watch.Event{}
-		s.queue = s.queue[1:]
-		s.handing = true
-		s.mu.Unlock()
-
-		select {
-		case s.result <- ev:
-		case <-s.stopped:
-			return
-		}
-		s.mu.Lock()
-		s.handing = false
-		s.mu.Unlock()
-	}
-}
+func (s *eventStream) pump() { s.out.run(s.stopped) }

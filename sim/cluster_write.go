@@ -220,6 +220,11 @@ func (c *Cluster) update(ref objectRef, old, obj runtime.Object, statusOnly bool
 	if statusOnly {
 		result = old.DeepCopyObject()
 		copyStatus(result, obj)
+		if job, ok := result.(*batchv1.Job); ok {
+			if errs := ValidateJobStatusUpdate(job, old.(*batchv1.Job)); len(errs) > 0 {
+				return nil, apierrors.NewInvalid(c.groupKind(ref), ref.name, errs)
+			}
+		}
 	} else {
 		result = obj
 		keepServerManagedMeta(newMeta, oldMeta)

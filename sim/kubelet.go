@@ -83,6 +83,15 @@ type KubeletOptions struct {
 	// DefaultRuntime runs pods that do not name a runtime in their
 	// sim.kjob.dev/runtime annotation; empty means RuntimeAuto.
 	DefaultRuntime RuntimeName
+	// DisableExec refuses the exec runtime even to pods that ask for it in
+	// their sim.kjob.dev/runtime annotation; they fail with
+	// CreateContainerConfigError instead of running a command on this
+	// machine. It needs DefaultRuntime RuntimeScripted.
+	DisableExec bool
+	// SelectedPodsOnly leaves unbound pods without a nodeSelector to
+	// someone else; pods are still bound only to nodes their nodeSelector
+	// matches, and pods bound to the kubelet's nodes by others still run.
+	SelectedPodsOnly bool
 	// Log receives every line of container output, prefixed with the pod
 	// name ("simplejob-abcde | Hello"). Nil discards it; PodLog still has it.
 	Log io.Writer
@@ -126,24 +135,17 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 			o.NodeNames = append(o.NodeNames, fmt.Sprintf("%s%d", defaultNodePrefix, i))
 		}
 	}
-	if len(o.NodeNames) > maxNodes {
-		errs = append(errs, fmt.Errorf("NodeNames: %d nodes, want at most %d", len(o.NodeNames), maxNodes))
-	}
-	seen := map[string]bool{}
-	for _, name := range o.NodeNames {
-		for _, msg := range validation.IsDNS1123Subdomain(name) {
-			errs = append(errs, fmt.Errorf("NodeNames: %q: %s", name, msg))
-		}
-		if seen[name] {
-			errs = append(errs, fmt.Errorf("NodeNames: %q appears twice", name))
-		}
-		seen[name] = true
+	if err := ValidateNodeNames(o.NodeNames); err != nil {
+		errs = append(errs, fmt.Errorf("NodeNames: %w", err))
 	}
 	if o.DefaultRuntime == "" {
 		o.DefaultRuntime = RuntimeAuto
 	}
 	if err := o.DefaultRuntime.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("DefaultRuntime: %w", err))
+	}
+	if o.DisableExec && o.DefaultRuntime != RuntimeScripted {
+		errs = append(errs, fmt.Errorf("DisableExec needs DefaultRuntime %s, not %s", RuntimeScripted, o.DefaultRuntime))
 	}
 	switch {
 	case o.StartDelay == 0:
@@ -165,6 +167,26 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 		o.Log = io.Discard
 	}
 	return o, errors.Join(errs...)
+}
+
+// ValidateNodeNames reports what is wrong with a list of node names: too
+// many, not DNS subdomains, or repeated.
+func ValidateNodeNames(names []string) error {
+	var errs []error
+	if len(names) > maxNodes {
+		errs = append(errs, fmt.Errorf("%d nodes, want at most %d", len(names), maxNodes))
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		for _, msg := range validation.IsDNS1123Subdomain(name) {
+			errs = append(errs, fmt.Errorf("%q: %s", name, msg))
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("%q appears twice", name))
+		}
+		seen[name] = true
+	}
+	return errors.Join(errs...)
 }
 
 // Validate reports what is wrong with the options, if anything.

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/kjob-dev/kjob/internal/testutil"
 )
 
 // klHarness runs a Kubelet on a fake clientset and a fake clock. Every
@@ -32,7 +33,7 @@ type klHarness struct {
 	clock   *testingclock.FakeClock
 	wall    *testingclock.FakeClock
 	kubelet *Kubelet
-	log     *klLockedBuffer
+	log     *testutil.SyncBuffer
 	cancel  context.CancelFunc
 	done    chan error
 	start   time.Time
@@ -55,7 +56,7 @@ func newKlHarness(t *testing.T, opts KubeletOptions, keep klKeepDeletedPods) *kl
 		client:       fake.NewClientset(),
 		clock:        testingclock.NewFakeClock(klEpoch),
 		wall:         testingclock.NewFakeClock(klEpoch),
-		log:          &klLockedBuffer{},
+		log:          &testutil.SyncBuffer{},
 		done:         make(chan error, 1),
 		start:        klEpoch,
 		finalDeletes: map[string][]int64{},
@@ -263,22 +264,4 @@ func klState(s corev1.ContainerState) string {
 		return fmt.Sprintf("terminated(%d %s)", s.Terminated.ExitCode, s.Terminated.Reason)
 	}
 	return "none"
-}
-
-// klLockedBuffer is a log writer safe for concurrent containers.
-type klLockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *klLockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *klLockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

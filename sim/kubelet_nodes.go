@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 )
 
@@ -41,6 +42,18 @@ func (n *simNode) allocatePodIP() string {
 	return fmt.Sprintf("10.244.%d.%d", n.ordinal, host)
 }
 
+// labels are the node's labels: the well-known ones a kubelet sets, and
+// sim.kjob.dev/node, which a pod's nodeSelector can name to ask for any
+// simulated node.
+func (n *simNode) labels() labels.Set {
+	return labels.Set{
+		corev1.LabelHostname:      n.name,
+		corev1.LabelOSStable:      goruntime.GOOS,
+		corev1.LabelArchStable:    goruntime.GOARCH,
+		AnnotationPrefix + "node": "true",
+	}
+}
+
 func (k *Kubelet) nodeNamed(name string) *simNode {
 	for _, n := range k.nodes {
 		if n.name == name {
@@ -48,13 +61,6 @@ func (k *Kubelet) nodeNamed(name string) *simNode {
 		}
 	}
 	return nil
-}
-
-// nextNodeForBinding picks nodes in turn.
-func (k *Kubelet) nextNodeForBinding() *simNode {
-	n := k.nodes[k.nextNode%len(k.nodes)]
-	k.nextNode++
-	return n
 }
 
 // bind assigns the pod to node through the pods/binding subresource, the
@@ -90,23 +96,32 @@ func (k *Kubelet) RegisterNodes(ctx context.Context) error {
 	if k.optsErr != nil {
 		return fmt.Errorf("kubelet options: %w", k.optsErr)
 	}
-	nodes := k.client.CoreV1().Nodes()
 	for _, n := range k.nodes {
-		want := k.nodeObject(n)
-		current, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			current, err = nodes.Get(ctx, n.name, metav1.GetOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("registering node %s: %w", n.name, err)
-		}
-		// Create may drop the status (a real apiserver does), so it is
-		// always written through the status subresource.
-		current.Status = want.Status
-		if _, err := nodes.UpdateStatus(ctx, current, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-			return fmt.Errorf("reporting status of node %s: %w", n.name, err)
+		if err := k.registerNode(ctx, n); err != nil {
+			return err
 		}
 		klog.FromContext(ctx).V(2).Info("Registered node", "node", n.name)
+	}
+	return nil
+}
+
+// registerNode creates the Node object of n, or reports an existing one
+// Ready with a fresh status.
+func (k *Kubelet) registerNode(ctx context.Context, n *simNode) error {
+	nodes := k.client.CoreV1().Nodes()
+	want := k.nodeObject(n)
+	current, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		current, err = nodes.Get(ctx, n.name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("registering node %s: %w", n.name, err)
+	}
+	// Create may drop the status (a real apiserver does), so it is
+	// always written through the status subresource.
+	current.Status = want.Status
+	if _, err := nodes.UpdateStatus(ctx, current, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("reporting status of node %s: %w", n.name, err)
 	}
 	return nil
 }
@@ -124,16 +139,8 @@ func (k *Kubelet) nodeObject(n *simNode) *corev1.Node {
 			LastHeartbeatTime: now, LastTransitionTime: now}
 	}
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: n.name,
-			Labels: map[string]string{
-				"kubernetes.io/hostname":  n.name,
-				"kubernetes.io/os":        goruntime.GOOS,
-				"kubernetes.io/arch":      goruntime.GOARCH,
-				AnnotationPrefix + "node": "true",
-			},
-		},
-		Spec: corev1.NodeSpec{PodCIDR: n.podCIDR, PodCIDRs: []string{n.podCIDR}},
+		ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: n.labels()},
+		Spec:       corev1.NodeSpec{PodCIDR: n.podCIDR, PodCIDRs: []string{n.podCIDR}},
 		Status: corev1.NodeStatus{
 			Capacity:    capacity,
 			Allocatable: capacity,

@@ -138,7 +138,8 @@ func (k *Kubelet) podChanged(ctx context.Context, pod *corev1.Pod) {
 
 // accept takes a pod on: binds it when unscheduled, checks its
 // configuration, reports it Pending and schedules its start. It returns
-// nil for pods that belong to other nodes or cannot be taken on now.
+// nil for pods that belong to other nodes, select none of the kubelet's
+// (see kubelet_scheduling.go) or cannot be taken on now.
 func (k *Kubelet) accept(ctx context.Context, pod *corev1.Pod) *simPod {
 	var node *simNode
 	switch {
@@ -146,10 +147,10 @@ func (k *Kubelet) accept(ctx context.Context, pod *corev1.Pod) *simPod {
 		if node = k.nodeNamed(pod.Spec.NodeName); node == nil {
 			return nil
 		}
-	case isTerminal(pod.Status.Phase):
+	case isTerminal(pod.Status.Phase), !k.wantsPod(pod):
 		return nil
 	case pod.DeletionTimestamp == nil:
-		node = k.nextNodeForBinding()
+		node = k.nodeForBinding(pod)
 		if err := k.bind(ctx, pod, node); err != nil {
 			k.bindFailed(ctx, pod, err)
 			return nil
@@ -253,6 +254,10 @@ func (k *Kubelet) runtimeFor(pod *corev1.Pod, script *Script) (Runtime, error) {
 	if name == RuntimeScripted {
 		return k.scripted, nil
 	}
+	if k.opts.DisableExec {
+		return nil, fmt.Errorf("%s%s=%s: this kubelet does not run commands on its host (its exec runtime is disabled)",
+			AnnotationPrefix, annotationRuntime, RuntimeExec)
+	}
 	if err := checkExecConfig(pod); err != nil {
 		return nil, err
 	}
@@ -283,6 +288,7 @@ func (k *Kubelet) startPod(sp *simPod) {
 	for i := range sp.containers {
 		k.startContainer(sp, i)
 	}
+	k.scheduleEviction(sp) // scripted_eviction.go
 	sp.logger().V(2).Info("Pod started", "podIP", sp.podIP)
 	k.settle(sp)
 	k.sync(sp)

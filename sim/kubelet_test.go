@@ -319,6 +319,7 @@ func TestCrashLoopBackOffResetsAfterALongRun(t *testing.T) {
 func TestKubeletConfigErrors(t *testing.T) {
 	cases := []struct {
 		name        string
+		opts        KubeletOptions
 		pod         func() *corev1.Pod
 		wantMessage string
 	}{
@@ -353,10 +354,20 @@ func TestKubeletConfigErrors(t *testing.T) {
 			},
 			wantMessage: `container "main": env X: fieldRef fieldPath "spec.hostname" is not supported`,
 		},
+		{
+			name: "exec asked for where it is disabled",
+			opts: KubeletOptions{DefaultRuntime: RuntimeScripted, DisableExec: true},
+			pod: func() *corev1.Pod {
+				pod := klPod("p", corev1.RestartPolicyNever, klScript("runtime", "exec"))
+				pod.Spec.Containers[0].Args = []string{"/bin/sh", "-c", "echo should not run"}
+				return pod
+			},
+			wantMessage: `sim.kjob.dev/runtime=exec: this kubelet does not run commands on its host`,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newKlHarness(t, KubeletOptions{}, false)
+			h := newKlHarness(t, tc.opts, false)
 			h.create(tc.pod())
 			h.waitPhase("p", corev1.PodFailed)
 			h.step(time.Minute) // nothing is left to start
@@ -384,6 +395,8 @@ func TestKubeletOptions(t *testing.T) {
 		{name: "invalid node name", opts: KubeletOptions{NodeNames: []string{"Node_1"}}, wantErr: `NodeNames: "Node_1"`},
 		{name: "duplicate node name", opts: KubeletOptions{NodeNames: []string{"a", "a"}}, wantErr: `NodeNames: "a" appears twice`},
 		{name: "unknown runtime", opts: KubeletOptions{DefaultRuntime: "docker"}, wantErr: `DefaultRuntime: unknown runtime "docker"`},
+		{name: "exec disabled under the scripted default", opts: KubeletOptions{DefaultRuntime: RuntimeScripted, DisableExec: true}, wantNodes: []string{"sim-node-1", "sim-node-2", "sim-node-3"}},
+		{name: "exec disabled under the auto default", opts: KubeletOptions{DisableExec: true}, wantErr: "DisableExec needs DefaultRuntime scripted, not auto"},
 		{name: "cap below the first back-off", opts: KubeletOptions{RestartBackoff: time.Minute, MaxRestartBackoff: time.Second}, wantErr: "want 0 < RestartBackoff <= MaxRestartBackoff"},
 	}
 	for _, tc := range cases {

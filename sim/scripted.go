@@ -47,14 +47,14 @@ func (r *scriptedRuntime) Start(_ context.Context, a Attempt, host Host) (Contai
 	attempt := r.attempts[key]
 	r.attempts[key] = attempt + 1
 
-	name := a.Container.Name
-	exit := ExitStatus{ExitCode: a.Script.exitCode(name, completionIndex(a.Pod), attempt)}
+	name, index := a.Container.Name, completionIndex(a.Pod)
+	exit := ExitStatus{ExitCode: a.Script.exitCode(name, index, attempt)}
 	if p := a.Script.FailureProbability; p > 0 && r.rng.Float64() < p && exit.ExitCode == 0 {
 		exit.ExitCode = a.Script.FailureExitCode
 		exit.Message = fmt.Sprintf("failed by %s%s=%v", AnnotationPrefix, annotationFailureProbability, p)
 	}
 	c := &scriptedContainer{host: host, sigtermDelay: a.Script.SigtermDelay}
-	c.cancelRun = host.After(a.Script.duration(name, attempt), func() { c.exit(exit) })
+	c.cancelRun = host.After(a.Script.duration(name, index, attempt), func() { c.exit(exit) })
 	return c, nil
 }
 

@@ -24,11 +24,13 @@ const (
 	annotationDuration           = "duration"
 	annotationExitCodes          = "exit-codes"
 	annotationExitCodesIndex     = "exit-codes-index-"     // followed by the completion index
+	annotationDurationIndex      = "duration-index-"       // followed by the completion index
 	annotationExitCodesContainer = "exit-codes-container-" // followed by the container name
 	annotationDurationContainer  = "duration-container-"   // followed by the container name
 	annotationFailureProbability = "failure-probability"
 	annotationFailureExitCode    = "failure-exit-code"
 	annotationSigtermDelay       = "sigterm-delay"
+	annotationEvictAfter         = "evict-after" // see scripted_eviction.go
 )
 
 // defaultScriptedDuration is how long a scripted attempt runs when the pod
@@ -52,8 +54,10 @@ type Script struct {
 	// ExitCodes are the exit codes of successive attempts; the last one
 	// repeats. Empty means 0.
 	ExitCodes []int32
-	// IndexExitCodes replaces ExitCodes for the pods of one completion index.
+	// IndexExitCodes and IndexDurations replace ExitCodes and Durations for
+	// the pods of one completion index.
 	IndexExitCodes map[int][]int32
+	IndexDurations map[int][]time.Duration
 	// ContainerExitCodes and ContainerDurations replace ExitCodes (also
 	// IndexExitCodes) and Durations for the container of that name.
 	ContainerExitCodes map[string][]int32
@@ -66,6 +70,9 @@ type Script struct {
 	FailureExitCode int32
 	// SigtermDelay is how long a container takes to exit after SIGTERM.
 	SigtermDelay time.Duration
+	// EvictAfter are the run times after which successive pods of the Job
+	// are evicted; the last one repeats, and a negative one means never.
+	EvictAfter []time.Duration
 }
 
 // scriptedOnly lists the annotations that mean nothing to the exec runtime.
@@ -76,6 +83,7 @@ func scriptedOnly(key string) bool {
 		return true
 	}
 	return strings.HasPrefix(key, annotationExitCodesIndex) ||
+		strings.HasPrefix(key, annotationDurationIndex) ||
 		strings.HasPrefix(key, annotationExitCodesContainer) ||
 		strings.HasPrefix(key, annotationDurationContainer)
 }
@@ -138,37 +146,25 @@ func (s *Script) set(key, value string) error {
 		if indexErr != nil {
 			return fmt.Errorf("the name must end in a completion index: %w", indexErr)
 		}
-		var codes []int32
-		if codes, err = parseList(value, parseExitCode); err == nil {
-			if s.IndexExitCodes == nil {
-				s.IndexExitCodes = map[int][]int32{}
-			}
-			s.IndexExitCodes[index] = codes
+		err = setList(&s.IndexExitCodes, index, value, parseExitCode)
+	case strings.HasPrefix(key, annotationDurationIndex):
+		index, indexErr := parseCompletionIndex(strings.TrimPrefix(key, annotationDurationIndex))
+		if indexErr != nil {
+			return fmt.Errorf("the name must end in a completion index: %w", indexErr)
 		}
+		err = setList(&s.IndexDurations, index, value, parseScriptDuration)
 	case strings.HasPrefix(key, annotationExitCodesContainer):
 		name, nameErr := parseContainerName(strings.TrimPrefix(key, annotationExitCodesContainer))
 		if nameErr != nil {
 			return nameErr
 		}
-		var codes []int32
-		if codes, err = parseList(value, parseExitCode); err == nil {
-			if s.ContainerExitCodes == nil {
-				s.ContainerExitCodes = map[string][]int32{}
-			}
-			s.ContainerExitCodes[name] = codes
-		}
+		err = setList(&s.ContainerExitCodes, name, value, parseExitCode)
 	case strings.HasPrefix(key, annotationDurationContainer):
 		name, nameErr := parseContainerName(strings.TrimPrefix(key, annotationDurationContainer))
 		if nameErr != nil {
 			return nameErr
 		}
-		var durations []time.Duration
-		if durations, err = parseList(value, parseScriptDuration); err == nil {
-			if s.ContainerDurations == nil {
-				s.ContainerDurations = map[string][]time.Duration{}
-			}
-			s.ContainerDurations[name] = durations
-		}
+		err = setList(&s.ContainerDurations, name, value, parseScriptDuration)
 	case key == annotationFailureProbability:
 		s.FailureProbability, err = parseProbability(value)
 	case key == annotationFailureExitCode:
@@ -178,10 +174,25 @@ func (s *Script) set(key, value string) error {
 		}
 	case key == annotationSigtermDelay:
 		s.SigtermDelay, err = parseScriptDuration(value)
+	case key == annotationEvictAfter:
+		s.EvictAfter, err = parseList(value, parseEvictAfter)
 	default:
 		err = errors.New("unknown annotation (see docs/simulator.md for the known ones)")
 	}
 	return err
+}
+
+// setList parses value as a list into (*m)[key], making the map if needed.
+func setList[K comparable, T any](m *map[K][]T, key K, value string, parse func(string) (T, error)) error {
+	list, err := parseList(value, parse)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = map[K][]T{}
+	}
+	(*m)[key] = list
+	return nil
 }
 
 // parseList parses a comma-separated list with one element parser.
@@ -273,9 +284,13 @@ func (s *Script) exitCode(container string, index, attempt int) int32 {
 	return pickAttempt(s.ExitCodes, attempt, 0)
 }
 
-// duration is the scripted run time of an attempt of a container.
-func (s *Script) duration(container string, attempt int) time.Duration {
+// duration is the scripted run time of an attempt of a container. index is
+// the pod's completion index, or -1 when it has none.
+func (s *Script) duration(container string, index, attempt int) time.Duration {
 	if durations, ok := s.ContainerDurations[container]; ok {
+		return pickAttempt(durations, attempt, defaultScriptedDuration)
+	}
+	if durations, ok := s.IndexDurations[index]; ok && index >= 0 {
 		return pickAttempt(durations, attempt, defaultScriptedDuration)
 	}
 	return pickAttempt(s.Durations, attempt, defaultScriptedDuration)

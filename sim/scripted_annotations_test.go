@@ -32,6 +32,7 @@ func TestParseScript(t *testing.T) {
 				"sim.kjob.dev/duration":                  "5s, 1m",
 				"sim.kjob.dev/exit-codes":                "1,1,0",
 				"sim.kjob.dev/exit-codes-index-3":        "42",
+				"sim.kjob.dev/duration-index-3":          "1h",
 				"sim.kjob.dev/exit-codes-container-side": "3",
 				"sim.kjob.dev/duration-container-side":   "2s",
 				"sim.kjob.dev/failure-probability":       "0.25",
@@ -46,6 +47,7 @@ func TestParseScript(t *testing.T) {
 				Durations:          []time.Duration{5 * time.Second, time.Minute},
 				ExitCodes:          []int32{1, 1, 0},
 				IndexExitCodes:     map[int][]int32{3: {42}},
+				IndexDurations:     map[int][]time.Duration{3: {time.Hour}},
 				ContainerExitCodes: map[string][]int32{"side": {3}},
 				ContainerDurations: map[string][]time.Duration{"side": {2 * time.Second}},
 				FailureProbability: 0.25,
@@ -187,6 +189,7 @@ func TestScriptPicksPerAttempt(t *testing.T) {
 		"sim.kjob.dev/duration":                  "1s,2s",
 		"sim.kjob.dev/exit-codes":                "3,0",
 		"sim.kjob.dev/exit-codes-index-1":        "9,8",
+		"sim.kjob.dev/duration-index-2":          "1m",
 		"sim.kjob.dev/exit-codes-container-side": "6",
 		"sim.kjob.dev/duration-container-side":   "30s",
 	})
@@ -207,6 +210,8 @@ func TestScriptPicksPerAttempt(t *testing.T) {
 		{name: "index codes repeat their last value", index: 1, attempt: 4, wantCode: 8, wantDuration: 2 * time.Second},
 		{name: "container with its own codes and durations", container: "side", index: -1, attempt: 0, wantCode: 6, wantDuration: 30 * time.Second},
 		{name: "container codes win over index codes", container: "side", index: 1, attempt: 1, wantCode: 6, wantDuration: 30 * time.Second},
+		{name: "index with its own duration", index: 2, attempt: 0, wantCode: 3, wantDuration: time.Minute},
+		{name: "container durations win over index durations", container: "side", index: 2, attempt: 0, wantCode: 6, wantDuration: 30 * time.Second},
 	}
 	for i := range cases {
 		if cases[i].container == "" {
@@ -216,12 +221,12 @@ func TestScriptPicksPerAttempt(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.wantCode, s.exitCode(tc.container, tc.index, tc.attempt))
-			assert.Equal(t, tc.wantDuration, s.duration(tc.container, tc.attempt))
+			assert.Equal(t, tc.wantDuration, s.duration(tc.container, tc.index, tc.attempt))
 		})
 	}
 
 	empty, err := ParseScript(nil)
 	require.NoError(t, err)
 	assert.Equal(t, int32(0), empty.exitCode("main", -1, 0), "no exit-codes means success")
-	assert.Equal(t, defaultScriptedDuration, empty.duration("main", 0), "no duration means the default")
+	assert.Equal(t, defaultScriptedDuration, empty.duration("main", -1, 0), "no duration means the default")
 }

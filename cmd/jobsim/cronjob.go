@@ -30,52 +30,60 @@ import (
 // controller on the same cluster and clock, and `--for DURATION` runs a
 // fixed span of virtual time, since a CronJob never finishes.
 
-// cronJobs is the CronJob half of a simulation.
-type cronJobs struct {
+// cronRun is the CronJob controller of a simulation.
+type cronRun struct {
 	ctrl   *cronjob.Controller
 	events *eventLines
+	// stop ends the controller and waits for it.
+	stop func()
 	// seenJobs remembers the Jobs whose creation was printed.
 	seenJobs map[types.UID]bool
 }
 
-// startCronJobController runs the CronJob controller with informers of its
-// own, on the simulation's clock, recording its events into the cluster.
-func (s *simulation) startCronJobController(ctx context.Context, o options) error {
-	impl, err := workqueue.ParseImplementation(o.queue)
-	if err != nil {
-		return fmt.Errorf("--queue: %w", err)
-	}
-	// Events go into the cluster stamped with virtual time, and to the
-	// progress lines.
-	events := &eventLines{EventRecorder: s.cluster.NewEventRecorder(cronjob.ControllerName)}
-	factory := informers.NewFactory(s.client, 0)
+// startCronRun starts the CronJob controller with informers and a queue of
+// its own, as its own process would have, recording its events into the
+// cluster (stamped with virtual time) and into progress lines.
+func startCronRun(ctx context.Context, cluster *sim.Cluster, clk *sim.VirtualClock, impl workqueue.Implementation) (*cronRun, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	events := &eventLines{EventRecorder: cluster.NewEventRecorder(cronjob.ControllerName)}
+	factory := informers.NewFactory(cluster.Client(), 0)
 	ctrl, err := cronjob.New(ctx, cronjob.Config{
-		Client:          s.client,
+		Client:          cluster.Client(),
 		CronJobInformer: factory.Batch().V1().CronJobs(),
 		JobInformer:     factory.Batch().V1().Jobs(),
-		Clock:           s.clock,
+		Clock:           clk,
 		Recorder:        events,
 		// The CronJob controller spends most of a run waiting on AddAfter
 		// timers; arming them on the clock itself keeps the runner from
 		// missing one (sim.DelayOnClock).
-		NewQueue: func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-			limiter := cronjob.NewRateLimiter(clk)
-			queue := workqueue.NewRateLimiting[string](limiter, workqueue.Options{Name: name, Clock: clk, Implementation: impl})
-			return sim.DelayOnClock(queue, limiter, s.clock)
+		NewQueue: func(name string, qclk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
+			limiter := cronjob.NewRateLimiter(qclk)
+			queue := workqueue.NewRateLimiting[string](limiter, workqueue.Options{Name: name, Clock: qclk, Implementation: impl})
+			return sim.DelayOnClock(queue, limiter, clk)
 		},
 	})
 	if err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return fmt.Errorf("informer cache for %v did not sync", typ)
+			cancel()
+			factory.Shutdown()
+			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
-	go ctrl.Run(ctx, cronjob.DefaultWorkers)
-	s.cron = &cronJobs{ctrl: ctrl, events: events, seenJobs: map[types.UID]bool{}}
-	return nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctrl.Run(ctx, cronjob.DefaultWorkers)
+	}()
+	return &cronRun{ctrl: ctrl, events: events, seenJobs: map[types.UID]bool{}, stop: func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	}}, nil
 }
 
 // applyCronJob creates a CronJob as `kubectl create` would.
@@ -117,15 +125,11 @@ func (s *simulation) runFor(ctx context.Context, span time.Duration) (outcome, e
 	return outcome{allCompleted: err == nil}, err
 }
 
-// advance moves virtual time forward by exactly d with both controllers
+// advance moves virtual time forward by exactly d with every controller
 // and the kubelet running, printing progress at every step.
 func (s *simulation) advance(ctx context.Context, d time.Duration) error {
-	runner := &sim.Runner{
-		Clock:   s.clock,
-		Cluster: s.cluster,
-		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.cron.ctrl.Idle},
-		OnStep:  func() { s.stepCronJobs(ctx) },
-	}
+	runner := s.runner()
+	runner.OnStep = func() { s.stepCronJobs(ctx) }
 	err := runner.RunFor(ctx, d)
 	s.stepCronJobs(ctx)
 	return err
@@ -151,6 +155,7 @@ func (s *simulation) stepCronJobs(ctx context.Context) {
 		}
 	}
 	s.progress.step(ctx, s.client, now)
+	s.ttl.printGone(s.out, s.progress, now)
 	for _, line := range s.cron.events.take() {
 		fmt.Fprintf(s.progress.w, "%-9s %s\n", s.progress.stamp(now), line)
 	}

@@ -64,20 +64,20 @@ func TestForbidRunsASkippedSlotLateF19(t *testing.T) {
 			cj.Spec.StartingDeadlineSeconds = deadline
 		})
 	}
-	j := func(hour int) string { return jobFor("hourly", at(time.Duration(hour)*time.Hour)) }
+	j := func(hour int) string { return jobFor("hourly", simAt(time.Duration(hour)*time.Hour)) }
 
 	t.Run("a: no deadline, the 02:00 run starts when 01:00 ends", func(t *testing.T) {
 		c := newCronSim(t, long(nil))
 		c.until(2*time.Hour + time.Minute)
 		assert.Equal(t, []string{j(1)}, jobNames(c.jobs()), "nothing at 02:00")
-		assert.Equal(t, at(time.Hour), c.cronJob("hourly").Status.LastScheduleTime.UTC(), "lastScheduleTime stays at 01:00")
+		assert.Equal(t, simAt(time.Hour), c.cronJob("hourly").Status.LastScheduleTime.UTC(), "lastScheduleTime stays at 01:00")
 
 		c.until(2*time.Hour + 30*time.Minute)
 		assert.Equal(t, []string{j(1), j(2)}, jobNames(c.jobs()), "one Job for the skipped start time, none more")
 		created, finished := c.timeline()
 		assert.Equal(t, finished[j(1)], created[j(2)], "started the moment 01:00 ended")
 		assert.InDelta(t, (2*time.Hour + 20*time.Minute).Seconds(), created[j(2)].Seconds(), 5, "at about 02:20")
-		assert.Equal(t, at(2*time.Hour), c.cronJob("hourly").Status.LastScheduleTime.UTC())
+		assert.Equal(t, simAt(2*time.Hour), c.cronJob("hourly").Status.LastScheduleTime.UTC())
 	})
 	t.Run("b: a 600 s deadline drops the 02:00 run; the next is at 03:00", func(t *testing.T) {
 		c := newCronSim(t, long(ptr.To[int64](600)))
@@ -104,8 +104,8 @@ func TestShortDeadlineRunsDailyF20(t *testing.T) {
 	var want []string
 	for day := range 4 {
 		start := time.Duration(day)*24*time.Hour + time.Minute
-		want = append(want, jobFor("daily", at(start)))
-		assert.Equal(t, start+cronjob.NextScheduleDelta, created[jobFor("daily", at(start))], "day %d", day+1)
+		want = append(want, jobFor("daily", simAt(start)))
+		assert.Equal(t, start+cronjob.NextScheduleDelta, created[jobFor("daily", simAt(start))], "day %d", day+1)
 	}
 	assert.Equal(t, want[1:], jobNames(c.jobs()), "four runs; the history keeps three")
 	assert.Empty(t, c.events(cronjob.ReasonMissSchedule))

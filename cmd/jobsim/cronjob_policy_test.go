@@ -18,7 +18,7 @@ import (
 // Each concurrency policy with Jobs that run longer than the period (7
 // minutes on a five-minute schedule), and the history limits.
 
-func slot(minutes int) time.Time { return at(time.Duration(minutes) * time.Minute) }
+func slot(minutes int) time.Time { return simAt(time.Duration(minutes) * time.Minute) }
 
 // Forbid: a start time that finds a Job running is skipped and
 // lastScheduleTime stays; when the Job ends, the most recent skipped start

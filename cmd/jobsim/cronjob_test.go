@@ -27,8 +27,8 @@ import (
 // concurrency policy, the history limits, and the CronJob field reports
 // F18–F22 of the project's scenario list, played on the virtual clock.
 
-// at is simStart plus d: the virtual time of an event in a run.
-func at(d time.Duration) time.Time { return simStart.Add(d) }
+// simAt is simStart plus d: the virtual time of an event in a run.
+func simAt(d time.Duration) time.Time { return simStart.Add(d) }
 
 // jobFor is the name of the Job a CronJob makes for a start time.
 func jobFor(cronJob string, slot time.Time) string {
@@ -55,7 +55,7 @@ func TestCronJobForAnHour(t *testing.T) {
 
 	var want []string
 	for m := 5; m <= 60; m += 5 {
-		want = append(want, jobFor("hello", at(time.Duration(m)*time.Minute)))
+		want = append(want, jobFor("hello", simAt(time.Duration(m)*time.Minute)))
 	}
 	assert.Equal(t, want, createdJobs(progress), "one Job per start time, 00:05 to 01:00")
 
@@ -63,9 +63,9 @@ func TestCronJobForAnHour(t *testing.T) {
 	require.Len(t, cronJobs, 1)
 	st := cronJobs[0].Status
 	require.NotNil(t, st.LastScheduleTime)
-	assert.Equal(t, at(time.Hour), st.LastScheduleTime.UTC())
+	assert.Equal(t, simAt(time.Hour), st.LastScheduleTime.UTC())
 	require.NotNil(t, st.LastSuccessfulTime)
-	assert.True(t, st.LastSuccessfulTime.After(at(55*time.Minute)), "the 00:55 Job finished: %v", st.LastSuccessfulTime)
+	assert.True(t, st.LastSuccessfulTime.After(simAt(55*time.Minute)), "the 00:55 Job finished: %v", st.LastSuccessfulTime)
 	assert.Equal(t, []string{want[11]}, refNames(st.Active), "the 01:00 Job has just started")
 
 	var complete []string
@@ -139,7 +139,7 @@ func newCronSim(t *testing.T, cj *batchv1.CronJob) *cronSim {
 // until advances the simulation to simStart + d.
 func (c *cronSim) until(d time.Duration) {
 	c.t.Helper()
-	require.NoError(c.t, c.advance(c.ctx, at(d).Sub(c.clock.Now())))
+	require.NoError(c.t, c.advance(c.ctx, simAt(d).Sub(c.clock.Now())))
 }
 
 func (c *cronSim) cronJob(name string) *batchv1.CronJob {

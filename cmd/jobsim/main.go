@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -68,9 +69,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: jobsim [flags] FILE...")
 		fs.PrintDefaults()
 	}
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	fs.Func("v", "log verbosity of the controller (klog -v)", func(s string) error { return klogFlags.Set("v", s) })
+	verbosity, verbositySet := 0, false
+	fs.Func("v", "log verbosity of the controller and kubelet (klog -v); without it only errors are logged", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a number from 0 up")
+		}
+		verbosity, verbositySet = n, true
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitCompleted
@@ -101,6 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		progress = io.Discard
 	}
 
+	ctx = klog.NewContext(ctx, newLogger(stderr, verbosity, verbositySet))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s, err := newSimulation(ctx, o, progress)

@@ -43,6 +43,7 @@ func (p *progressPrinter) step(ctx context.Context, client kubernetes.Interface,
 		j := &jobs.Items[i]
 		line := fmt.Sprintf("%-18s active=%d ready=%d succeeded=%d failed=%d", jobStatus(j), j.Status.Active,
 			deref(j.Status.Ready), j.Status.Succeeded, j.Status.Failed)
+		line += indexesSummary(j)
 		key := j.Namespace + "/" + j.Name
 		if p.last[key] == line {
 			continue
@@ -50,6 +51,19 @@ func (p *progressPrinter) step(ctx context.Context, client kubernetes.Interface,
 		p.last[key] = line
 		fmt.Fprintf(p.w, "%-9s job/%s  %s\n", p.stamp(now), j.Name, line)
 	}
+}
+
+// indexesSummary shows an Indexed Job's completed and failed indexes, in
+// the status's own interval form.
+func indexesSummary(j *batchv1.Job) string {
+	if j.Spec.CompletionMode == nil || *j.Spec.CompletionMode != batchv1.IndexedCompletion {
+		return ""
+	}
+	s := fmt.Sprintf(" completed=%q", j.Status.CompletedIndexes)
+	if j.Status.FailedIndexes != nil {
+		s += fmt.Sprintf(" failedIndexes=%q", *j.Status.FailedIndexes)
+	}
+	return s
 }
 
 func deref(p *int32) int32 {

@@ -16,9 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/informers"
@@ -36,10 +33,27 @@ type simulation struct {
 	clock    *sim.VirtualClock
 	cluster  *sim.Cluster
 	client   kubernetes.Interface
-	ctrl     *controller.Controller
 	kubelet  *sim.Kubelet
 	progress *progressPrinter
-	cron     *cronJobs // cronjob.go
+
+	queue   workqueue.Implementation
+	workers int
+	// ctrl is the running Job controller and stopCtrl stops it, returning
+	// once its workers and informers have ended. restartController
+	// replaces both.
+	ctrl     *controller.Controller
+	stopCtrl func()
+	// stopKubelet stops the kubelet and waits for it.
+	stopKubelet func()
+
+	// out is where progress lines go.
+	out io.Writer
+	// ttl deletes finished Jobs (ttl.go); timeline runs the scripted
+	// actions of the Jobs (actions.go).
+	ttl      *ttlRun
+	timeline *timeline
+	// cron runs CronJobs (cronjob.go).
+	cron *cronRun
 }
 
 func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
@@ -50,25 +64,6 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	clk := sim.NewVirtualClock(simStart)
 	cluster := sim.NewCluster(clk, sim.WithRandomSeed(o.seed))
 	client := cluster.Client()
-
-	// Events carry virtual timestamps, like everything else in the run.
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx),
-		record.WithCorrelatorOptions(record.CorrelatorOptions{Clock: clk}))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
-
-	factory := informers.NewFactory(client, 0)
-	ctrl, err := controller.New(ctx, controller.Config{
-		Client:      client,
-		JobInformer: factory.Batch().V1().Jobs(),
-		PodInformer: factory.Core().V1().Pods(),
-		Clock:       clk,
-		Recorder:    recorder,
-		NewQueue:    controller.NewQueueFactory(impl),
-	})
-	if err != nil {
-		return nil, err
-	}
 	kubeletOpts := sim.KubeletOptions{
 		NodeCount:      o.nodes,
 		DefaultRuntime: sim.RuntimeName(o.runtime),
@@ -78,23 +73,103 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	if err := kubeletOpts.Validate(); err != nil {
 		return nil, err
 	}
-	kubelet := sim.NewKubelet(client, clk, kubeletOpts)
+	s := &simulation{clock: clk, cluster: cluster, client: client,
+		kubelet: sim.NewKubelet(client, clk, kubeletOpts), progress: newProgressPrinter(progress, simStart),
+		queue: impl, workers: o.workers, out: progress}
+	if err := s.startController(ctx, client); err != nil {
+		return nil, err
+	}
+	if s.ttl, err = startTTLRun(ctx, client, clk, impl); err != nil {
+		s.stopCtrl()
+		return nil, err
+	}
+	if s.cron, err = startCronRun(ctx, s.cluster, clk, impl); err != nil {
+		s.stopCtrl()
+		s.ttl.stop()
+		return nil, err
+	}
+	s.timeline = newTimeline(clk, client, progress, s.progress)
+	kubeletCtx, cancelKubelet := context.WithCancel(ctx)
+	kubeletDone := make(chan struct{})
+	go func() {
+		defer close(kubeletDone)
+		_ = s.kubelet.Run(kubeletCtx)
+	}()
+	s.stopKubelet = func() {
+		cancelKubelet()
+		<-kubeletDone
+	}
+	return s, nil
+}
 
+// stop ends the controllers and the kubelet and waits until all have.
+func (s *simulation) stop() {
+	s.stopCtrl()
+	s.ttl.stop()
+	s.cron.stop()
+	s.stopKubelet()
+}
+
+// startController starts a Job controller with informers and queues of its
+// own, talking to the cluster through client.
+func (s *simulation) startController(ctx context.Context, client kubernetes.Interface) error {
+	ctx, cancel := context.WithCancel(ctx)
+	factory := informers.NewFactory(client, 0)
+	ctrl, err := controller.New(ctx, controller.Config{
+		Client:      client,
+		JobInformer: factory.Batch().V1().Jobs(),
+		PodInformer: factory.Core().V1().Pods(),
+		Clock:       s.clock,
+		// Written into the cluster during the sync, stamped with virtual
+		// time, so a run can list them as soon as it is quiet.
+		Recorder: s.cluster.NewEventRecorder("job-controller"),
+		NewQueue: controller.NewQueueFactory(s.queue),
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
+			cancel()
+			factory.Shutdown()
+			return fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
-	go ctrl.Run(ctx, o.workers)
-	go func() { _ = kubelet.Run(ctx) }()
-
-	s := &simulation{clock: clk, cluster: cluster, client: client, ctrl: ctrl, kubelet: kubelet,
-		progress: newProgressPrinter(progress, simStart)}
-	if err := s.startCronJobController(ctx, o); err != nil {
-		return nil, err
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctrl.Run(ctx, s.workers)
+	}()
+	s.ctrl = ctrl
+	s.stopCtrl = func() {
+		cancel()
+		<-done
+		factory.Shutdown()
 	}
-	return s, nil
+	return nil
+}
+
+// restartController does what a restart of the controller's process does:
+// the running controller stops, and a new one starts with nothing in
+// memory, fresh informers and fresh queues. client is what the new one
+// talks to; a sim.PodWatchLag's client gives it a cache that lags.
+func (s *simulation) restartController(ctx context.Context, client kubernetes.Interface) error {
+	s.stopCtrl()
+	return s.startController(ctx, client)
+}
+
+// runner drives this simulation's clock until the cluster, the controllers,
+// the kubelet and whatever idle adds have all settled.
+func (s *simulation) runner(idle ...func() bool) *sim.Runner {
+	// The controller is read at every call: a restart replaces it.
+	ctrlIdle := func() bool { return s.ctrl.Idle() }
+	return &sim.Runner{
+		Clock:   s.clock,
+		Cluster: s.cluster,
+		Idle:    append([]func() bool{ctrlIdle, s.kubelet.Idle, s.ttl.ctrl.Idle, s.cron.ctrl.Idle}, idle...),
+	}
 }
 
 // apply creates the objects as `kubectl create` would. The in-memory
@@ -106,6 +181,12 @@ func (s *simulation) apply(ctx context.Context, manifests []manifest) error {
 		case *batchv1.Job:
 			if obj.Namespace == "" {
 				obj.Namespace = metav1.NamespaceDefault
+			}
+			if deferred, err := s.timeline.schedule(ctx, m, obj); err != nil || deferred {
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			if _, err := s.client.BatchV1().Jobs(obj.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 				return badInput("%s: %s", m.describe(), describeAPIError(err))
@@ -149,11 +230,10 @@ type outcome struct {
 
 // run drives virtual time until every Job has finished or limit passes.
 func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, error) {
-	runner := &sim.Runner{
-		Clock:   s.clock,
-		Cluster: s.cluster,
-		Idle:    []func() bool{s.ctrl.Idle, s.kubelet.Idle, s.cron.ctrl.Idle},
-		OnStep:  func() { s.progress.step(ctx, s.client, s.clock.Now()) },
+	runner := s.runner()
+	runner.OnStep = func() {
+		s.progress.step(ctx, s.client, s.clock.Now())
+		s.ttl.printGone(s.out, s.progress, s.clock.Now())
 	}
 	err := runner.RunUntil(ctx, func() bool {
 		done, _ := s.finished(ctx)
@@ -165,10 +245,21 @@ func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, err
 }
 
 // finished reports whether every Job has a terminal condition, and whether
-// all of them are Complete.
+// all of them are Complete. Finished Jobs already deleted count by how they
+// ended; the run goes on while a scripted action is due or a finished Job
+// waits for its TTL.
 func (s *simulation) finished(ctx context.Context) (done, allComplete bool) {
 	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-	if err != nil || len(jobs.Items) == 0 {
+	if err != nil || s.timeline.pending() {
+		return false, false
+	}
+	for i := range jobs.Items {
+		if waitsForTTL(&jobs.Items[i]) {
+			return false, false
+		}
+	}
+	jobs.Items = append(jobs.Items, s.ttl.finishedAndGone()...)
+	if len(jobs.Items) == 0 {
 		return false, false
 	}
 	allComplete = true

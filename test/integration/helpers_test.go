@@ -139,19 +139,30 @@ func createJob(t *testing.T, client kubernetes.Interface, ns string, job *batchv
 	return created
 }
 
-// waitForJob polls the Job until cond holds and returns it.
-func waitForJob(t *testing.T, client kubernetes.Interface, ns, name, what string, cond func(*batchv1.Job) bool) *batchv1.Job {
-	t.Helper()
-	var last *batchv1.Job
+// pollLatest reads a value with get every 100 ms until cond holds for it
+// or waitTimeout has passed, and returns the last value read (the zero
+// value if no read succeeded) with the error that ended the wait, if any.
+// Failed reads are retried.
+func pollLatest[T any](get func(context.Context) (T, error), cond func(T) bool) (T, error) {
+	var last T
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true,
 		func(ctx context.Context) (bool, error) {
-			job, err := client.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+			v, err := get(ctx)
 			if err != nil {
 				return false, nil
 			}
-			last = job
-			return cond(job), nil
+			last = v
+			return cond(v), nil
 		})
+	return last, err
+}
+
+// waitForJob polls the Job until cond holds and returns it.
+func waitForJob(t *testing.T, client kubernetes.Interface, ns, name, what string, cond func(*batchv1.Job) bool) *batchv1.Job {
+	t.Helper()
+	last, err := pollLatest(func(ctx context.Context) (*batchv1.Job, error) {
+		return client.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+	}, cond)
 	if err != nil {
 		t.Fatalf("Job %s/%s never got %s; last status: %+v", ns, name, what, statusOf(last))
 	}
@@ -161,16 +172,13 @@ func waitForJob(t *testing.T, client kubernetes.Interface, ns, name, what string
 // waitForPods polls the namespace's pods until cond holds and returns them.
 func waitForPods(t *testing.T, client kubernetes.Interface, ns, what string, cond func([]corev1.Pod) bool) []corev1.Pod {
 	t.Helper()
-	var last []corev1.Pod
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true,
-		func(ctx context.Context) (bool, error) {
-			pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, nil
-			}
-			last = pods.Items
-			return cond(pods.Items), nil
-		})
+	last, err := pollLatest(func(ctx context.Context) ([]corev1.Pod, error) {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return pods.Items, nil
+	}, cond)
 	if err != nil {
 		t.Fatalf("pods of %s never %s; last seen: %s", ns, what, describePods(last))
 	}

@@ -181,14 +181,5 @@ func TestJobManagedByAnotherController(t *testing.T) {
 		return hasCondition(j, batchv1.JobComplete)
 	})
 	time.Sleep(2 * time.Second) // a batch period and more for any late sync
-
-	got, err := client.BatchV1().Jobs(ns).Get(context.Background(), foreign.Name, metav1.GetOptions{})
-	require.NoError(t, err)
-	assert.Equal(t, foreign.ResourceVersion, got.ResourceVersion, "the foreign Job was never written")
-	assert.Equal(t, batchv1.JobStatus{}, got.Status)
-	pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{
-		LabelSelector: batchv1.JobNameLabel + "=" + foreign.Name,
-	})
-	require.NoError(t, err)
-	assert.Empty(t, pods.Items)
+	assertUntouched(t, client, foreign)
 }
