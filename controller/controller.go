@@ -8,14 +8,11 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	v1 "k8s.io/api/core/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	batchinformers "k8s.io/client-go/informers/batch/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -130,10 +127,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	c.cleansUnknownOrphans = c.manages(&batchv1.Job{})
 	if c.recorder == nil {
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartStructuredLogging(3)
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
-		c.recorder = broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
+		c.recorder, _ = NewEventRecorder(ctx, cfg.Client, "job-controller")
 	}
 	if c.podControl == nil {
 		c.podControl = RealPodControl{Client: cfg.Client, Recorder: c.recorder}

@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"net"
 
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -74,11 +70,8 @@ func run(ctx context.Context, o *options, env runEnv) error {
 		return fmt.Errorf("--managed-by: %w", err)
 	}
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(3)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder, broadcaster := controller.NewEventRecorder(ctx, client, "job-controller")
 	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "job-controller"})
 
 	factory := informers.NewFactory(client, 0)
 	jobs, pods := factory.Batch().V1().Jobs(), factory.Core().V1().Pods()
