@@ -66,24 +66,11 @@ func startCronRun(ctx context.Context, cluster *sim.Cluster, clk *sim.VirtualClo
 		cancel()
 		return nil, err
 	}
-	factory.Start(ctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			factory.Shutdown()
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
-		}
+	stop, err := runInformed(ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, cronjob.DefaultWorkers) })
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctrl.Run(ctx, cronjob.DefaultWorkers)
-	}()
-	return &cronRun{ctrl: ctrl, events: events, seenJobs: map[types.UID]bool{}, stop: func() {
-		cancel()
-		<-done
-		factory.Shutdown()
-	}}, nil
+	return &cronRun{ctrl: ctrl, events: events, seenJobs: map[types.UID]bool{}, stop: stop}, nil
 }
 
 // applyCronJob creates a CronJob as `kubectl create` would.
@@ -142,7 +129,7 @@ func (s *simulation) stepCronJobs(ctx context.Context) {
 	now := s.clock.Now()
 	jobs, err := s.client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err == nil {
-		sortJobsByCreation(jobs.Items)
+		sortByCreation(jobs.Items)
 		for i := range jobs.Items {
 			j := &jobs.Items[i]
 			ref := metav1.GetControllerOf(j)
@@ -207,15 +194,6 @@ func (r *eventLines) take() []string {
 	lines := r.lines
 	r.lines = nil
 	return lines
-}
-
-func sortJobsByCreation(jobs []batchv1.Job) {
-	slices.SortStableFunc(jobs, func(a, b batchv1.Job) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 }
 
 // listCronJobs returns every CronJob, sorted by namespace and name.

@@ -94,7 +94,6 @@ func TestHistoryLimitsF21(t *testing.T) {
 		cj.Spec.JobTemplate.Spec.BackoffLimit = ptr.To[int32](2)
 	})
 	c := newCronSim(t, cj)
-	outcome := map[string]string{} // Job name → "0" (succeeds) or "1" (fails)
 	for m := 1; m <= 10; m++ {
 		// The template decides the outcome of the Jobs made from now on;
 		// the Jobs made before keep the template they were made from.
@@ -103,33 +102,15 @@ func TestHistoryLimitsF21(t *testing.T) {
 		cur.Spec.JobTemplate.Spec.Template.Annotations["sim.kjob.dev/exit-codes"] = code
 		_, err := c.client.BatchV1().CronJobs(metav1.NamespaceDefault).Update(c.ctx, cur, metav1.UpdateOptions{})
 		require.NoError(t, err)
-		outcome[jobFor("history", slot(m))] = code
 
 		c.until(time.Duration(m)*time.Minute + 55*time.Second)
-		var complete, failed []string
-		for _, j := range c.jobs() {
-			switch jobStatus(&j) {
-			case "Complete":
-				complete = append(complete, j.Name)
-			case "Failed":
-				failed = append(failed, j.Name)
-			}
-		}
+		complete, failed, _ := byOutcome(c.jobs())
 		assert.LessOrEqual(t, len(complete), 2, "minute %d: %v", m, complete)
 		assert.LessOrEqual(t, len(failed), 1, "minute %d: %v", m, failed)
 	}
 
-	var complete, failed []string
-	for _, j := range c.jobs() {
-		switch jobStatus(&j) {
-		case "Complete":
-			complete = append(complete, j.Name)
-		case "Failed":
-			failed = append(failed, j.Name)
-		default:
-			t.Errorf("%s still running", j.Name)
-		}
-	}
+	complete, failed, running := byOutcome(c.jobs())
+	assert.Empty(t, running)
 	assert.Equal(t, []string{jobFor("history", slot(7)), jobFor("history", slot(9))}, complete, "the newest two successes")
 	assert.Equal(t, []string{jobFor("history", slot(10))}, failed, "the newest failure")
 	errorPods := 0

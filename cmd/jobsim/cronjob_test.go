@@ -68,12 +68,7 @@ func TestCronJobForAnHour(t *testing.T) {
 	assert.True(t, st.LastSuccessfulTime.After(simAt(55*time.Minute)), "the 00:55 Job finished: %v", st.LastSuccessfulTime)
 	assert.Equal(t, []string{want[11]}, refNames(st.Active), "the 01:00 Job has just started")
 
-	var complete []string
-	for _, j := range jobs {
-		if jobStatus(&j) == "Complete" {
-			complete = append(complete, j.Name)
-		}
-	}
+	complete, _, _ := byOutcome(jobs)
 	assert.Equal(t, want[8:11], complete, "the three newest successful Jobs are kept")
 	assert.Len(t, jobs, 4)
 	assert.Len(t, pods, 4, "deleted Jobs took their pods with them")
@@ -153,7 +148,7 @@ func (c *cronSim) jobs() []batchv1.Job {
 	c.t.Helper()
 	list, err := c.client.BatchV1().Jobs(metav1.NamespaceDefault).List(c.ctx, metav1.ListOptions{})
 	require.NoError(c.t, err)
-	sortJobsByCreation(list.Items)
+	sortByCreation(list.Items)
 	return list.Items
 }
 
@@ -271,6 +266,21 @@ func (c *cronSim) createManualJob(name string, cj *batchv1.CronJob) *batchv1.Job
 	return created
 }
 
+// byOutcome splits Jobs by how they ended, keeping their order.
+func byOutcome(jobs []batchv1.Job) (complete, failed, running []string) {
+	for _, j := range jobs {
+		switch jobStatus(&j) {
+		case "Complete":
+			complete = append(complete, j.Name)
+		case "Failed":
+			failed = append(failed, j.Name)
+		default:
+			running = append(running, j.Name)
+		}
+	}
+	return complete, failed, running
+}
+
 func refNames(refs []corev1.ObjectReference) []string {
 	var out []string
 	for _, r := range refs {
@@ -308,6 +318,6 @@ func decodeCronList(t *testing.T, out string) ([]batchv1.CronJob, []batchv1.Job,
 			pods = append(pods, *o)
 		}
 	}
-	sortJobsByCreation(jobs)
+	sortByCreation(jobs)
 	return cronJobs, jobs, pods
 }

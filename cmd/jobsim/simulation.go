@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kjob-dev/kjob/controller"
@@ -129,26 +130,40 @@ func (s *simulation) startController(ctx context.Context, client kubernetes.Inte
 		cancel()
 		return err
 	}
+	stop, err := runInformed(ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, s.workers) })
+	if err != nil {
+		return err
+	}
+	s.ctrl, s.stopCtrl = ctrl, stop
+	return nil
+}
+
+// runInformed starts the informers of factory and waits for their caches,
+// then runs run (a controller's Run) in a goroutine of its own, as the
+// controller's own process would. stop cancels ctx, waits until run has
+// returned and shuts the informers down. If a cache never syncs, ctx is
+// cancelled and the error returned.
+func runInformed(ctx context.Context, cancel context.CancelFunc, factory clientinformers.SharedInformerFactory, run func(context.Context)) (stop func(), err error) {
 	factory.Start(ctx.Done())
+	// Synced before run, so that run never waits, and never reports a
+	// wait cut short, after a run that ended early (bad input).
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			cancel()
 			factory.Shutdown()
-			return fmt.Errorf("informer cache for %v did not sync", typ)
+			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
 		}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ctrl.Run(ctx, s.workers)
+		run(ctx)
 	}()
-	s.ctrl = ctrl
-	s.stopCtrl = func() {
+	return func() {
 		cancel()
 		<-done
 		factory.Shutdown()
-	}
-	return nil
+	}, nil
 }
 
 // restartController does what a restart of the controller's process does:

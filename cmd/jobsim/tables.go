@@ -147,11 +147,19 @@ func podStatus(p *v1.Pod) string {
 
 // sortPodsByCreation lists pods oldest first, names breaking ties, so the
 // table reads in the order things happened.
-func sortPodsByCreation(pods []v1.Pod) {
-	slices.SortStableFunc(pods, func(a, b v1.Pod) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+func sortPodsByCreation(pods []v1.Pod) { sortByCreation(pods) }
+
+// sortByCreation orders objects (pods, Jobs …) oldest first, names breaking
+// ties.
+func sortByCreation[T any, P interface {
+	*T
+	metav1.Object
+}](items []T) {
+	slices.SortStableFunc(items, func(a, b T) int {
+		ma, mb := P(&a), P(&b)
+		if c := ma.GetCreationTimestamp().Compare(mb.GetCreationTimestamp().Time); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Name, b.Name)
+		return strings.Compare(ma.GetName(), mb.GetName())
 	})
 }

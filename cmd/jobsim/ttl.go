@@ -54,25 +54,8 @@ func startTTLRun(ctx context.Context, client kubernetes.Interface, clk *sim.Virt
 		cancel()
 		return nil, err
 	}
-	factory.Start(ctx.Done())
-	// Synced before Run, so that Run never waits, and never reports a
-	// wait cut short, after a run that ended early (bad input).
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			factory.Shutdown()
-			return nil, fmt.Errorf("informer cache for %v did not sync", typ)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctrl.Run(ctx, ttl.DefaultWorkers)
-	}()
-	r.stop = func() {
-		cancel()
-		<-done
-		factory.Shutdown()
+	if r.stop, err = runInformed(ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, ttl.DefaultWorkers) }); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -13,24 +13,18 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/ktesting"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kjob-dev/kjob/controller/cronjob"
-	"github.com/kjob-dev/kjob/informers"
 )
 
 // startCronJobController runs the project's CronJob controller on the
 // namespace ns, on clk: the test decides when start times come.
 func startCronJobController(t *testing.T, client kubernetes.Interface, ns string, clk *testingclock.FakeClock) {
 	t.Helper()
-	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(2)))
-	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
-	factory := informers.NewFactory(client, 0, clientinformers.WithNamespace(ns))
+	ctx, cancel, factory := controllerSetup(t, client, ns)
 	ctrl, err := cronjob.New(ctx, cronjob.Config{
 		Client:          client,
 		CronJobInformer: factory.Batch().V1().CronJobs(),
@@ -41,17 +35,7 @@ func startCronJobController(t *testing.T, client kubernetes.Interface, ns string
 		cancel()
 		t.Fatalf("cronjob.New: %v", err)
 	}
-	factory.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctrl.Run(ctx, cronjob.DefaultWorkers)
-		factory.Shutdown()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runInTest(t, ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, cronjob.DefaultWorkers) })
 }
 
 // TestCronJobOnTheAPIServer runs a CronJob against the real apiserver with

@@ -82,9 +82,7 @@ type controllerOption func(*controller.Config)
 // only, so tests running in parallel never see each other's Jobs.
 func startController(t *testing.T, client kubernetes.Interface, ns string, opts ...controllerOption) *runningController {
 	t.Helper()
-	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(2)))
-	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
-	factory := informers.NewFactory(client, 0, clientinformers.WithNamespace(ns))
+	ctx, cancel, factory := controllerSetup(t, client, ns)
 	cfg := controller.Config{
 		Client:      client,
 		JobInformer: factory.Batch().V1().Jobs(),
@@ -98,11 +96,26 @@ func startController(t *testing.T, client kubernetes.Interface, ns string, opts 
 		cancel()
 		t.Fatalf("controller.New: %v", err)
 	}
+	return runInTest(t, ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, 5) })
+}
+
+// controllerSetup returns what a controller running in a test starts
+// from: a context whose logger writes to the test's log, its cancel, and
+// an informer factory limited to the namespace ns.
+func controllerSetup(t *testing.T, client kubernetes.Interface, ns string) (context.Context, context.CancelFunc, clientinformers.SharedInformerFactory) {
+	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(2)))
+	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
+	return ctx, cancel, informers.NewFactory(client, 0, clientinformers.WithNamespace(ns))
+}
+
+// runInTest starts the informers and run (a controller's Run), and stops
+// both when the test ends, or earlier through the returned handle.
+func runInTest(t *testing.T, ctx context.Context, cancel context.CancelFunc, factory clientinformers.SharedInformerFactory, run func(context.Context)) *runningController {
 	factory.Start(ctx.Done())
 	r := &runningController{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		ctrl.Run(ctx, 5)
+		run(ctx)
 		factory.Shutdown()
 	}()
 	t.Cleanup(r.stop)

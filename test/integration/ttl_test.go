@@ -12,36 +12,23 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	"github.com/kjob-dev/kjob/controller/ttl"
-	"github.com/kjob-dev/kjob/informers"
 )
 
 // startTTLController runs the project's TTL-after-finished controller on
 // the namespace ns (kube-controller-manager's own is not running here).
 func startTTLController(t *testing.T, client kubernetes.Interface, ns string) {
 	t.Helper()
-	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(2)))
-	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
-	factory := informers.NewFactory(client, 0, clientinformers.WithNamespace(ns))
+	ctx, cancel, factory := controllerSetup(t, client, ns)
 	ctrl, err := ttl.New(ctx, ttl.Config{Client: client, JobInformer: factory.Batch().V1().Jobs()})
 	if err != nil {
 		cancel()
 		t.Fatalf("ttl.New: %v", err)
 	}
-	factory.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctrl.Run(ctx, ttl.DefaultWorkers)
-		factory.Shutdown()
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	runInTest(t, ctx, cancel, factory, func(ctx context.Context) { ctrl.Run(ctx, ttl.DefaultWorkers) })
 }
 
 // waitForJobGone waits until the Job no longer exists and returns when.
