@@ -14,7 +14,7 @@ import (
 	"github.com/kjob-dev/kjob/controller/cronjob"
 )
 
-// The CronJob field reports F18–F22 (scenarios/field-reports.md), played on
+// The CronJob field reports F18–F22 of the project's scenario list, played on
 // the simulator with their expected values. F20's controller latency is
 // pinned on a fake clock in controller/cronjob (TestFieldReportF20); here
 // it is the requeue that fires right at the start time. F21 is
