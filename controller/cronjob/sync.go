@@ -62,7 +62,7 @@ func (c *Controller) sync(ctx context.Context, key string) (*time.Duration, erro
 	// 12 Write the status once, if this sync changed it. A write error
 	// wins over everything else: the retry redoes the whole sync.
 	if !equality.Semantic.DeepEqual(w.stored, w.cj.Status) {
-		if _, err := c.client.BatchV1().CronJobs(namespace).UpdateStatus(ctx, w.cj, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		if err := c.writeStatus(ctx, w.cj); err != nil {
 			return nil, err
 		}
 	}
@@ -72,6 +72,24 @@ func (c *Controller) sync(ctx context.Context, key string) (*time.Duration, erro
 		return requeue, nil
 	}
 	return nil, syncErr
+}
+
+// writeStatus writes cj's status. A conflict means the copy this sync
+// started from was stale, typically because the previous sync's own write
+// has not reached the cache yet. If the CronJob's current status is already
+// the one this sync computed, there is nothing left to write; otherwise the
+// conflict stands and the sync is retried on fresher data.
+func (c *Controller) writeStatus(ctx context.Context, cj *batchv1.CronJob) error {
+	cronJobs := c.client.BatchV1().CronJobs(cj.Namespace)
+	_, err := cronJobs.UpdateStatus(ctx, cj, metav1.UpdateOptions{FieldManager: FieldManager})
+	if !apierrors.IsConflict(err) {
+		return err
+	}
+	current, getErr := cronJobs.Get(ctx, cj.Name, metav1.GetOptions{})
+	if getErr == nil && current.UID == cj.UID && equality.Semantic.DeepEqual(current.Status, cj.Status) {
+		return nil
+	}
+	return err
 }
 
 // childJobs returns the cached Jobs cj controls, less those this controller

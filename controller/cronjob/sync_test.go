@@ -350,11 +350,28 @@ func TestSync(t *testing.T) {
 			setup: func(f *fixture) {
 				f.failOn("update", "cronjobs", apierrors.NewConflict(cronJobsResource, "hello", errors.New("stale")))
 			},
-			wantActions:      []string{"create jobs " + nameAt(slot10), "update cronjobs/status hello"},
+			wantActions:      []string{"create jobs " + nameAt(slot10), "update cronjobs/status hello", "get cronjobs hello"},
 			wantEvents:       []string{"Normal SuccessfulCreate Created job " + nameAt(slot10)},
 			wantActive:       []string{nameAt(slot10)},
 			wantLastSchedule: slot10,
 			wantErr:          true,
+		},
+		"the status write conflicts, but the API has that status already: done": {
+			cronJob: cronJob(lastScheduled(slot5), listing(j5done)),
+			jobs:    []*batchv1.Job{j5done},
+			inAPI: []runtime.Object{cronJob(lastScheduled(slot5), func(cj *batchv1.CronJob) {
+				cj.ResourceVersion = "11"
+				cj.Status.LastSuccessfulTime = j5done.Status.CompletionTime
+			})},
+			now: at(7 * time.Minute),
+			setup: func(f *fixture) {
+				f.failOn("update", "cronjobs", apierrors.NewConflict(cronJobsResource, "hello", errors.New("stale")))
+			},
+			wantActions:        []string{"update cronjobs/status hello", "get cronjobs hello"},
+			wantEvents:         []string{"Normal SawCompletedJob Saw completed job: " + nameAt(slot5) + ", condition: Complete"},
+			wantLastSchedule:   slot5,
+			wantLastSuccessful: slot5.Add(time.Minute),
+			wantRequeue:        after(3*time.Minute + NextScheduleDelta),
 		},
 		"a CronJob run by another controller is not touched": {
 			cronJob: cronJob(listing(j5done), func(cj *batchv1.CronJob) {
