@@ -573,3 +573,81 @@ func TestFieldReportF20(t *testing.T) {
 		assert.Equal(t, 24*time.Hour-12*time.Second+NextScheduleDelta, *requeue, "next: tomorrow's start time")
 	})
 }
+
+// TestSyncAcrossClockChanges: daylight saving time in the CronJob's zone and
+// a controller clock that jumps, seen from the sync (the slot arithmetic is
+// in TestFindDueSlot).
+func TestSyncAcrossClockChanges(t *testing.T) {
+	newYorkDaily := func(schedule string, last time.Time) *batchv1.CronJob {
+		return cronJob(lastScheduled(last), func(cj *batchv1.CronJob) {
+			cj.Spec.Schedule = schedule
+			cj.Spec.TimeZone = ptr.To("America/New_York")
+			cj.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		})
+	}
+	utcTime := func(s string) time.Time { return utc(t, s) }
+	cases := []struct {
+		name        string
+		cronJob     *batchv1.CronJob
+		now         time.Time
+		wantCreate  string // Job name; "" for none
+		wantStamp   string // its scheduled-timestamp annotation
+		wantRequeue time.Duration
+	}{
+		{
+			name:        "spring forward: 02:30 does not exist on 8 March, no Job that day",
+			cronJob:     newYorkDaily("30 2 * * *", utcTime("2026-03-07 07:30:00")),
+			now:         utcTime("2026-03-08 07:30:00.1"),
+			wantRequeue: 23 * time.Hour, // to 02:30 EDT on 9 March, +100 ms, from 02:30:00.1 EST
+		},
+		{
+			name:        "fall back: the first 01:30, in EDT",
+			cronJob:     newYorkDaily("30 1 * * *", utcTime("2026-10-31 05:30:00")),
+			now:         utcTime("2026-11-01 05:30:00.1"),
+			wantCreate:  jobName(cronJob(), utcTime("2026-11-01 05:30:00")),
+			wantStamp:   "2026-11-01T01:30:00-04:00",
+			wantRequeue: time.Hour,
+		},
+		{
+			name:        "fall back: the second 01:30, in EST, an hour later and another Job",
+			cronJob:     newYorkDaily("30 1 * * *", utcTime("2026-11-01 05:30:00")),
+			now:         utcTime("2026-11-01 06:30:00.1"),
+			wantCreate:  jobName(cronJob(), utcTime("2026-11-01 06:30:00")),
+			wantStamp:   "2026-11-01T01:30:00-05:00",
+			wantRequeue: 24 * time.Hour,
+		},
+		{
+			name:        "clock jumped back behind lastScheduleTime: nothing runs again",
+			cronJob:     cronJob(lastScheduled(slot15)),
+			now:         at(7 * time.Minute),
+			wantRequeue: 13*time.Minute + NextScheduleDelta,
+		},
+		{
+			name:        "clock jumped forward an hour: one Job, for the latest start time",
+			cronJob:     cronJob(lastScheduled(slot5)),
+			now:         at(65*time.Minute + 30*time.Second),
+			wantCreate:  nameAt(at(65 * time.Minute)),
+			wantStamp:   "2026-03-01T01:05:00Z",
+			wantRequeue: 4*time.Minute + 30*time.Second + NextScheduleDelta,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.cronJob.Spec.TimeZone == nil {
+				tc.cronJob.Spec.TimeZone = ptr.To("Etc/UTC")
+			}
+			f := newFixture(t, tc.now, tc.cronJob)
+			requeue, err := f.sync()
+			require.NoError(t, err)
+			require.NotNil(t, requeue)
+			assert.Equal(t, tc.wantRequeue, *requeue)
+			if tc.wantCreate == "" {
+				assert.Empty(t, f.actions())
+				return
+			}
+			require.Equal(t, []string{"create jobs " + tc.wantCreate, "update cronjobs/status hello"}, f.actions())
+			job := f.action(0).(interface{ GetObject() runtime.Object }).GetObject().(*batchv1.Job)
+			assert.Equal(t, tc.wantStamp, job.Annotations[batchv1.CronJobScheduledTimestampAnnotation])
+		})
+	}
+}
