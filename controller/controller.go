@@ -160,10 +160,15 @@ func NewQueueFactory(impl workqueue.Implementation) QueueFactory {
 // kube-controller-manager. A nil provider records nothing.
 func NewQueueFactoryWithMetrics(impl workqueue.Implementation, provider workqueue.MetricsProvider) QueueFactory {
 	return func(name string, clk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-		return workqueue.NewRateLimiting[string](
-			workqueue.NewItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax),
+		return workqueue.NewRateLimiting[string](NewRateLimiter(),
 			workqueue.Options{Name: name, Clock: clk, Implementation: impl, MetricsProvider: provider})
 	}
+}
+
+// NewRateLimiter returns the Job controller's per-key retry delays after a
+// failed sync: APIBackoffBase doubling up to APIBackoffMax.
+func NewRateLimiter() clientworkqueue.TypedRateLimiter[string] {
+	return workqueue.NewItemExponentialFailureRateLimiter[string](APIBackoffBase, APIBackoffMax)
 }
 
 // Run waits for the caches, then runs workers until ctx ends. Each worker

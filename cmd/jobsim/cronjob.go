@@ -17,8 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/tools/record"
-	clientworkqueue "k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/clock"
 
 	"github.com/kjob-dev/kjob/controller/cronjob"
 	"github.com/kjob-dev/kjob/informers"
@@ -53,14 +51,7 @@ func startCronRun(ctx context.Context, cluster *sim.Cluster, clk *sim.VirtualClo
 		JobInformer:     factory.Batch().V1().Jobs(),
 		Clock:           clk,
 		Recorder:        events,
-		// The CronJob controller spends most of a run waiting on AddAfter
-		// timers; arming them on the clock itself keeps the runner from
-		// missing one (sim.DelayOnClock).
-		NewQueue: func(name string, qclk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
-			limiter := cronjob.NewRateLimiter(qclk)
-			queue := workqueue.NewRateLimiting[string](limiter, workqueue.Options{Name: name, Clock: qclk, Implementation: impl})
-			return sim.DelayOnClock(queue, limiter, clk)
-		},
+		NewQueue:        clockQueues(clk, impl, cronjob.NewRateLimiter),
 	})
 	if err != nil {
 		cancel()

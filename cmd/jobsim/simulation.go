@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	clientworkqueue "k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 
 	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/informers"
@@ -124,7 +126,7 @@ func (s *simulation) startController(ctx context.Context, client kubernetes.Inte
 		// Written into the cluster during the sync, stamped with virtual
 		// time, so a run can list them as soon as it is quiet.
 		Recorder: s.cluster.NewEventRecorder("job-controller"),
-		NewQueue: controller.NewQueueFactory(s.queue),
+		NewQueue: clockQueues(s.clock, s.queue, jobRateLimiter),
 	})
 	if err != nil {
 		cancel()
@@ -136,6 +138,24 @@ func (s *simulation) startController(ctx context.Context, client kubernetes.Inte
 	}
 	s.ctrl, s.stopCtrl = ctrl, stop
 	return nil
+}
+
+// clockQueues returns the QueueFactory of a simulation's controllers:
+// queues of implementation impl, with the retry delays newLimiter gives,
+// whose delays are timers on the virtual clock itself (sim.DelayOnClock), so
+// that the runner sees every requeue a controller asks for from the moment
+// it asks.
+func clockQueues(clk *sim.VirtualClock, impl workqueue.Implementation, newLimiter func(clock.PassiveClock) clientworkqueue.TypedRateLimiter[string]) controller.QueueFactory {
+	return func(name string, qclk clock.WithTicker) clientworkqueue.TypedRateLimitingInterface[string] {
+		limiter := newLimiter(qclk)
+		queue := workqueue.NewRateLimiting[string](limiter, workqueue.Options{Name: name, Clock: qclk, Implementation: impl})
+		return sim.DelayOnClock(queue, limiter, clk)
+	}
+}
+
+// jobRateLimiter is controller.NewRateLimiter in clockQueues' shape.
+func jobRateLimiter(clock.PassiveClock) clientworkqueue.TypedRateLimiter[string] {
+	return controller.NewRateLimiter()
 }
 
 // runInformed starts the informers of factory and waits for their caches,

@@ -11,7 +11,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kjob-dev/kjob/controller"
 	"github.com/kjob-dev/kjob/controller/ttl"
 	"github.com/kjob-dev/kjob/informers"
 	"github.com/kjob-dev/kjob/sim"
@@ -43,7 +42,7 @@ func startTTLRun(ctx context.Context, client kubernetes.Interface, clk *sim.Virt
 	factory := informers.NewFactory(client, 0)
 	jobs := factory.Batch().V1().Jobs()
 	ctrl, err := ttl.New(ctx, ttl.Config{
-		Client: client, JobInformer: jobs, Clock: clk, NewQueue: controller.NewQueueFactory(impl),
+		Client: client, JobInformer: jobs, Clock: clk, NewQueue: clockQueues(clk, impl, jobRateLimiter),
 	})
 	if err != nil {
 		cancel()
