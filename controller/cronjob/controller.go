@@ -160,7 +160,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("cronjob", ctx.Done(), c.cronJobsSynced, c.jobsSynced) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cronJobsSynced, c.jobsSynced) {
 		return
 	}
 	for range workers {
