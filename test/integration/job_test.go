@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,5 +77,17 @@ func TestBackoffLimitExceeded(t *testing.T) {
 	assert.NotNil(t, conditionOf(job, batchv1.JobFailureTarget), "FailureTarget comes before Failed")
 
 	pods := waitForPods(t, client, ns, "lost their finalizers", noFinalizers)
-	assert.Len(t, pods, 3, "no replacement after the limit")
+	require.Len(t, pods, 3, "no replacement after the limit")
+
+	// Upstream's TestJobPodsCreatedWithExponentialBackoff: the n-th
+	// replacement comes within [base·2^(n-1), base·2^n) of the failure
+	// before it. Timestamps are whole seconds on a real apiserver.
+	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
+	for n := 1; n < len(pods); n++ {
+		finished := pods[n-1].Status.ContainerStatuses[0].State.Terminated.FinishedAt
+		gap := pods[n].CreationTimestamp.Sub(finished.Time)
+		low := controller.PodFailureBackoffBase << (n - 1)
+		assert.True(t, gap >= low-time.Second && gap < 2*low+time.Second,
+			"replacement %d came %v after the failure, want [%v, %v)", n, gap, low, 2*low)
+	}
 }
