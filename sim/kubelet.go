@@ -114,8 +114,9 @@ const (
 	defaultStartDelay        = time.Second
 	defaultRestartBackoff    = 10 * time.Second
 	defaultMaxRestartBackoff = 300 * time.Second
-	// maxNodes keeps every node inside its own 10.244.N.0/24 pod range.
-	maxNodes = 254
+	// MaxNodes is the most nodes a kubelet runs: each has its own
+	// 10.244.N.0/24 pod range.
+	MaxNodes = 254
 	// fieldManager names the kubelet's writes.
 	fieldManager = "sim-kubelet"
 )
@@ -127,8 +128,8 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 		switch {
 		case o.NodeCount == 0:
 			o.NodeCount = defaultNodeCount
-		case o.NodeCount < 0 || o.NodeCount > maxNodes:
-			errs = append(errs, fmt.Errorf("NodeCount %d: want 1 to %d", o.NodeCount, maxNodes))
+		case o.NodeCount < 0 || o.NodeCount > MaxNodes:
+			errs = append(errs, fmt.Errorf("NodeCount %d: want 1 to %d", o.NodeCount, MaxNodes))
 			o.NodeCount = 0
 		}
 		for i := 1; i <= o.NodeCount; i++ {
@@ -173,8 +174,8 @@ func (o KubeletOptions) withDefaults() (KubeletOptions, error) {
 // many, not DNS subdomains, or repeated.
 func ValidateNodeNames(names []string) error {
 	var errs []error
-	if len(names) > maxNodes {
-		errs = append(errs, fmt.Errorf("%d nodes, want at most %d", len(names), maxNodes))
+	if len(names) > MaxNodes {
+		errs = append(errs, fmt.Errorf("%d nodes, want at most %d", len(names), MaxNodes))
 	}
 	seen := map[string]bool{}
 	for _, name := range names {

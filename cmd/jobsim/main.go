@@ -24,9 +24,13 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/kjob-dev/kjob/sim"
+	"github.com/kjob-dev/kjob/workqueue"
 )
 
 const (
@@ -84,8 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitBadInput
 	}
-	if o.output != "" && o.output != "json" {
-		fmt.Fprintf(stderr, "jobsim: -o %q: unknown output format (use json, or nothing for tables)\n", o.output)
+	if err := o.validate(); err != nil {
+		// One line per problem, each naming its flag.
+		fmt.Fprintf(stderr, "jobsim: %s\n", strings.ReplaceAll(err.Error(), "\n", "\njobsim: "))
 		return exitBadInput
 	}
 
@@ -138,4 +143,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitCompleted
+}
+
+// validate checks the flag values that parsing alone does not, so that a
+// bad value is refused before anything runs instead of hanging the run
+// (--workers 0) or being reported under an internal name.
+func (o options) validate() error {
+	var errs []error
+	if o.output != "" && o.output != "json" {
+		errs = append(errs, fmt.Errorf("-o %q: unknown output format (use json, or nothing for tables)", o.output))
+	}
+	if o.timeout < 0 {
+		errs = append(errs, fmt.Errorf("--timeout %v: want 0 or more", o.timeout))
+	}
+	if o.forSpan < 0 {
+		errs = append(errs, fmt.Errorf("--for %v: want 0 (off) or more", o.forSpan))
+	}
+	switch sim.RuntimeName(o.runtime) {
+	case sim.RuntimeAuto, sim.RuntimeExec, sim.RuntimeScripted:
+	default:
+		errs = append(errs, fmt.Errorf("--runtime %q: want auto, exec or scripted", o.runtime))
+	}
+	if _, err := workqueue.ParseImplementation(o.queue); err != nil {
+		errs = append(errs, fmt.Errorf("--queue: %w", err))
+	}
+	if o.workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 or more", o.workers))
+	}
+	if o.nodes < 1 || o.nodes > sim.MaxNodes {
+		errs = append(errs, fmt.Errorf("--nodes %d: want 1 to %d", o.nodes, sim.MaxNodes))
+	}
+	return errors.Join(errs...)
 }

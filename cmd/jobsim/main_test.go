@@ -201,4 +201,40 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestFlagValues: a flag value that cannot work is refused before anything
+// runs, with exit status 2 and one line naming the flag (not a field of an
+// internal struct), instead of hanging or being silently replaced.
+func TestFlagValues(t *testing.T) {
+	hello := testdata("hello-job.yaml")
+	cases := []struct {
+		args     []string
+		wantCode int
+		want     string // substring of stderr
+	}{
+		{args: []string{"--workers", "0"}, wantCode: exitBadInput, want: "jobsim: --workers 0: want 1 or more"},
+		{args: []string{"--workers", "-3"}, wantCode: exitBadInput, want: "jobsim: --workers -3: want 1 or more"},
+		{args: []string{"--nodes", "0"}, wantCode: exitBadInput, want: "jobsim: --nodes 0: want 1 to 254"},
+		{args: []string{"--nodes", "-1"}, wantCode: exitBadInput, want: "jobsim: --nodes -1: want 1 to 254"},
+		{args: []string{"--nodes", "255"}, wantCode: exitBadInput, want: "jobsim: --nodes 255: want 1 to 254"},
+		{args: []string{"--runtime", "bogus"}, wantCode: exitBadInput, want: `jobsim: --runtime "bogus": want auto, exec or scripted`},
+		{args: []string{"--timeout", "-1s"}, wantCode: exitBadInput, want: "jobsim: --timeout -1s: want 0 or more"},
+		{args: []string{"--for", "-1h"}, wantCode: exitBadInput, want: "jobsim: --for -1h0m0s: want 0 (off) or more"},
+		{args: []string{"--queue", "fifo"}, wantCode: exitBadInput, want: `jobsim: --queue: workqueue implementation "fifo"`},
+		{args: []string{"--workers", "1", "--nodes", "1", "-q"}, wantCode: exitCompleted},
+		{args: []string{"--nodes", "254", "--runtime", "exec", "-q"}, wantCode: exitCompleted},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, errOut := runJobsim(t, append(tc.args, hello)...)
+			assert.Equal(t, tc.wantCode, code, "stderr: %s", errOut)
+			if tc.want != "" {
+				assert.Contains(t, errOut, tc.want)
+				assert.NotContains(t, errOut, "NodeCount")
+				assert.NotContains(t, errOut, "DefaultRuntime")
+				assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+			}
+		})
+	}
+}
+
 var _ runtime.Object = (*batchv1.Job)(nil)
