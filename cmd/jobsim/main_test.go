@@ -201,6 +201,17 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestEmptyListJSON: when nothing is left at the end (the TTL controller
+// deleted the only Job), -o json prints "items": [] as kubectl does, not
+// "items": null.
+func TestEmptyListJSON(t *testing.T) {
+	code, out, errOut := runJobsim(t, "-o", "json", "-q", testdata("ttl-job.yaml"))
+	require.Equal(t, exitCompleted, code, "stderr: %s", errOut)
+	var list map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(out), &list))
+	assert.JSONEq(t, `[]`, string(list["items"]))
+}
+
 // TestFlagValues: a flag value that cannot work is refused before anything
 // runs, with exit status 2 and one line naming the flag (not a field of an
 // internal struct), instead of hanging or being silently replaced.

@@ -340,7 +340,8 @@ func (s *simulation) report(ctx context.Context, w io.Writer, format string) err
 }
 
 func printList(w io.Writer, cronJobs []batchv1.CronJob, jobs []batchv1.Job, pods []v1.Pod) error {
-	list := &v1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+	// Items is never null, as kubectl prints an empty list: "items": [].
+	list := &v1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}, Items: []runtime.RawExtension{}}
 	add := func(obj runtime.Object, kind string, gv string) {
 		obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(gv, kind))
 		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
