@@ -108,7 +108,12 @@ func (s *simulation) runFor(ctx context.Context, span time.Duration) (outcome, e
 func (s *simulation) advance(ctx context.Context, d time.Duration) error {
 	runner := s.runner()
 	runner.OnStep = func() { s.stepCronJobs(ctx) }
-	err := runner.RunFor(ctx, d)
+	runCtx, cancel := s.pods.bind(ctx)
+	defer cancel()
+	err := runner.RunFor(runCtx, d)
+	if limitErr := s.pods.err(); limitErr != nil {
+		err = limitErr
+	}
 	s.stepCronJobs(ctx)
 	return err
 }

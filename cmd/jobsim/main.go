@@ -48,6 +48,7 @@ type options struct {
 	workers int
 	queue   string
 	nodes   int
+	maxPods int
 	// forSpan, when set, runs exactly this much virtual time (cronjob.go).
 	forSpan time.Duration
 }
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.workers, "workers", 5, "Job controller workers")
 	fs.StringVar(&o.queue, "queue", "kjob", `workqueue implementation: "kjob" (the project's) or "client-go"`)
 	fs.IntVar(&o.nodes, "nodes", 3, "simulated nodes")
+	fs.IntVar(&o.maxPods, "max-pods", defaultMaxPods, "stop the run with an error once this many pods have been created (0: no limit)")
 	fs.DurationVar(&o.forSpan, "for", 0, "simulate exactly this much time (needed for CronJobs, which never finish); exit status 0 when the span ran")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: jobsim [flags] FILE...")
@@ -121,6 +123,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jobsim: %v\n", err)
 		return exitBadInput
 	}
+	// Nothing of the simulation writes to stdout or stderr after run
+	// returns: a run stopped at --max-pods leaves the controller retrying.
+	defer s.stop()
 	if err := s.apply(ctx, manifests); err != nil {
 		fmt.Fprintf(stderr, "jobsim: %v\n", err)
 		return exitBadInput
@@ -169,6 +174,9 @@ func (o options) validate() error {
 	}
 	if o.workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: want 1 or more", o.workers))
+	}
+	if o.maxPods < 0 {
+		errs = append(errs, fmt.Errorf("--max-pods %d: want 0 (no limit) or more", o.maxPods))
 	}
 	if o.nodes < 1 || o.nodes > sim.MaxNodes {
 		errs = append(errs, fmt.Errorf("--nodes %d: want 1 to %d", o.nodes, sim.MaxNodes))

@@ -212,6 +212,39 @@ func TestEmptyListJSON(t *testing.T) {
 	assert.JSONEq(t, `[]`, string(list["items"]))
 }
 
+// TestMaxPods: a Job that asks for 2147483647 pods at once stops at the
+// --max-pods safety limit with exit status 1 and a line naming the flag,
+// instead of creating pods until memory runs out.
+func TestMaxPods(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "huge.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`apiVersion: batch/v1
+kind: Job
+metadata:
+  name: huge
+spec:
+  completions: 2147483647
+  parallelism: 2147483647
+  template:
+    metadata:
+      annotations:
+        sim.kjob.dev/duration: 1h
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: busybox
+`), 0o644))
+	code, out, errOut := runJobsim(t, "--max-pods", "20", "-o", "json", "-q", file)
+	assert.Equal(t, exitFailed, code, "stderr: %s", errOut)
+	assert.Contains(t, errOut, "jobsim: stopped after 20 pods were created: --max-pods 20 reached")
+	_, pods := decodeList(t, out)
+	assert.Len(t, pods, 20)
+
+	code, _, errOut = runJobsim(t, "--max-pods", "-1", file)
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "jobsim: --max-pods -1: want 0 (no limit) or more")
+}
+
 // TestFlagValues: a flag value that cannot work is refused before anything
 // runs, with exit status 2 and one line naming the flag (not a field of an
 // internal struct), instead of hanging or being silently replaced.

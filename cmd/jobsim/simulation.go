@@ -57,6 +57,8 @@ type simulation struct {
 	timeline *timeline
 	// cron runs CronJobs (cronjob.go).
 	cron *cronRun
+	// pods stops the run at --max-pods (podlimit.go).
+	pods *podLimit
 }
 
 func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulation, error) {
@@ -66,6 +68,8 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	}
 	clk := sim.NewVirtualClock(simStart)
 	cluster := sim.NewCluster(clk, sim.WithRandomSeed(o.seed))
+	pods := newPodLimit(o.maxPods)
+	cluster.Fake().PrependReactor("create", "pods", pods.react)
 	client := cluster.Client()
 	kubeletOpts := sim.KubeletOptions{
 		NodeCount:      o.nodes,
@@ -78,7 +82,7 @@ func newSimulation(ctx context.Context, o options, progress io.Writer) (*simulat
 	}
 	s := &simulation{clock: clk, cluster: cluster, client: client,
 		kubelet: sim.NewKubelet(client, clk, kubeletOpts), progress: newProgressPrinter(progress, simStart),
-		queue: impl, workers: o.workers, out: progress}
+		queue: impl, workers: o.workers, out: progress, pods: pods}
 	if err := s.startController(ctx, client); err != nil {
 		return nil, err
 	}
@@ -270,10 +274,15 @@ func (s *simulation) run(ctx context.Context, limit time.Duration) (outcome, err
 		s.progress.step(ctx, s.client, s.clock.Now())
 		s.ttl.printGone(s.out, s.progress, s.clock.Now())
 	}
-	err := runner.RunUntil(ctx, func() bool {
+	runCtx, cancel := s.pods.bind(ctx)
+	defer cancel()
+	err := runner.RunUntil(runCtx, func() bool {
 		done, _ := s.finished(ctx)
 		return done
 	}, limit)
+	if limitErr := s.pods.err(); limitErr != nil {
+		err = limitErr
+	}
 	s.progress.step(ctx, s.client, s.clock.Now())
 	_, all := s.finished(ctx)
 	return outcome{allCompleted: all && err == nil}, err
