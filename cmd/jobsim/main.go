@@ -84,7 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		verbosity, verbositySet = n, true
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitCompleted
 		}
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 
-	manifests, err := readManifests(fs.Args())
+	manifests, err := readManifests(files)
 	if err != nil {
 		fmt.Fprintf(stderr, "jobsim: %v\n", err)
 		return exitBadInput
@@ -148,6 +149,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitCompleted
+}
+
+// parseInterleaved parses args as kubectl does: flags may come before,
+// between and after the file names (`jobsim FILE -q`), and "--" ends the
+// flags, so that every argument after it is a file name. It returns the
+// file names in their order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		// Parse stops at the first non-flag, or consumes a "--" and stops
+		// after it. (A "--" read as a flag's value would look the same;
+		// no flag of jobsim accepts that value, so validation refuses it.)
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(files, rest...), nil
+		}
+		if len(rest) == 0 {
+			break
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+	return files, nil
 }
 
 // validate checks the flag values that parsing alone does not, so that a

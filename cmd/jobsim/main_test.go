@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -243,6 +244,34 @@ spec:
 	code, _, errOut = runJobsim(t, "--max-pods", "-1", file)
 	assert.Equal(t, exitBadInput, code)
 	assert.Contains(t, errOut, "jobsim: --max-pods -1: want 0 (no limit) or more")
+}
+
+// TestInterleavedFlags: flags may follow or sit between file names, as
+// kubectl accepts them; "--" ends the flags.
+func TestInterleavedFlags(t *testing.T) {
+	hello, ttl := testdata("hello-job.yaml"), testdata("ttl-job.yaml")
+	code, out, errOut := runJobsim(t, hello, "-q", "-o", "json")
+	require.Equal(t, exitCompleted, code, "stderr: %s", errOut)
+	jobs, _ := decodeList(t, out)
+	assert.Len(t, jobs, 1)
+	assert.NotContains(t, errOut, "simplejob", "-q after the file: no progress lines")
+
+	code, out, errOut = runJobsim(t, "-o", "json", hello, "--seed", "7", ttl, "-q")
+	require.Equal(t, exitCompleted, code, "stderr: %s", errOut)
+	jobs, _ = decodeList(t, out)
+	assert.Len(t, jobs, 1, "both files ran; the TTL Job is deleted")
+
+	files, err := parseInterleaved(flag.NewFlagSet("t", flag.ContinueOnError), []string{"a.yaml", "--", "-q", "b.yaml"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.yaml", "-q", "b.yaml"}, files)
+
+	code, _, errOut = runJobsim(t, hello, "--", "-q")
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "-q: cannot read")
+
+	code, _, errOut = runJobsim(t, hello, "--workers", "0")
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "--workers 0")
 }
 
 // TestFlagValues: a flag value that cannot work is refused before anything
