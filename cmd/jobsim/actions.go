@@ -157,7 +157,7 @@ func (tl *timeline) arm(ctx context.Context, job *batchv1.Job, a jobAction) {
 		if err := a.do(ctx); err != nil {
 			line = fmt.Sprintf("not %s: %s", a.name, describeAPIError(err))
 		}
-		fmt.Fprintf(tl.out, "%-9s job/%s %s\n", tl.p.stamp(tl.clock.Now()), job.Name, line)
+		fmt.Fprintf(tl.out, "%s job/%s %s\n", tl.p.stamp(tl.clock.Now()), job.Name, line)
 	})
 }
 

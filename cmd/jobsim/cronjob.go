@@ -77,7 +77,7 @@ func (s *simulation) applyCronJob(ctx context.Context, m manifest, cj *batchv1.C
 	if created.Spec.TimeZone != nil {
 		zone = *created.Spec.TimeZone
 	}
-	fmt.Fprintf(s.progress.w, "%-9s cronjob/%s created: schedule %q (%s), concurrencyPolicy %s\n",
+	fmt.Fprintf(s.progress.w, "%s cronjob/%s created: schedule %q (%s), concurrencyPolicy %s\n",
 		s.progress.stamp(s.clock.Now()), created.Name, created.Spec.Schedule, zone, created.Spec.ConcurrencyPolicy)
 	return nil
 }
@@ -133,14 +133,14 @@ func (s *simulation) stepCronJobs(ctx context.Context) {
 				continue
 			}
 			s.cron.seenJobs[j.UID] = true
-			fmt.Fprintf(s.progress.w, "%-9s job/%s created by cronjob/%s for %s\n", s.progress.stamp(now), j.Name, ref.Name,
+			fmt.Fprintf(s.progress.w, "%s job/%s created by cronjob/%s for %s\n", s.progress.stamp(now), j.Name, ref.Name,
 				j.Annotations[batchv1.CronJobScheduledTimestampAnnotation])
 		}
 	}
 	s.progress.step(ctx, s.client, now)
 	s.ttl.printGone(s.out, s.progress, now)
 	for _, line := range s.cron.events.take() {
-		fmt.Fprintf(s.progress.w, "%-9s %s\n", s.progress.stamp(now), line)
+		fmt.Fprintf(s.progress.w, "%s %s\n", s.progress.stamp(now), line)
 	}
 }
 

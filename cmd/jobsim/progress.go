@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,18 +21,34 @@ type progressPrinter struct {
 	w     io.Writer
 	start time.Time
 	last  map[string]string
+
+	// width is the stamp column's width: at least minStampWidth, and
+	// widened to the longest stamp printed so far, so that
+	// `[+1m16.5s]` does not push its line out of the column. Stamps are
+	// printed from the runner's steps and from clock callbacks.
+	mu    sync.Mutex
+	width int
 }
+
+// minStampWidth fits `[+59m59s]`.
+const minStampWidth = 9
 
 func newProgressPrinter(w io.Writer, start time.Time) *progressPrinter {
-	return &progressPrinter{w: w, start: start, last: map[string]string{}}
+	return &progressPrinter{w: w, start: start, last: map[string]string{}, width: minStampWidth}
 }
 
+// stamp is the time column of a progress line: the virtual time since the
+// start, padded to the column's width. A space follows it on the line.
 func (p *progressPrinter) stamp(now time.Time) string {
-	return fmt.Sprintf("[+%s]", now.Sub(p.start).Round(time.Millisecond))
+	s := fmt.Sprintf("[+%s]", now.Sub(p.start).Round(time.Millisecond))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.width = max(p.width, len(s))
+	return fmt.Sprintf("%-*s", p.width, s)
 }
 
 func (p *progressPrinter) created(job *batchv1.Job) {
-	fmt.Fprintf(p.w, "%-9s job/%s created\n", p.stamp(p.start), job.Name)
+	fmt.Fprintf(p.w, "%s job/%s created\n", p.stamp(p.start), job.Name)
 }
 
 func (p *progressPrinter) step(ctx context.Context, client kubernetes.Interface, now time.Time) {
@@ -49,7 +66,7 @@ func (p *progressPrinter) step(ctx context.Context, client kubernetes.Interface,
 			continue
 		}
 		p.last[key] = line
-		fmt.Fprintf(p.w, "%-9s job/%s  %s\n", p.stamp(now), j.Name, line)
+		fmt.Fprintf(p.w, "%s job/%s  %s\n", p.stamp(now), j.Name, line)
 	}
 }
 

@@ -97,7 +97,7 @@ func (r *ttlRun) printGone(w io.Writer, p *progressPrinter, now time.Time) {
 		if j.Spec.TTLSecondsAfterFinished != nil {
 			detail += fmt.Sprintf(", ttlSecondsAfterFinished: %d", *j.Spec.TTLSecondsAfterFinished)
 		}
-		fmt.Fprintf(w, "%-9s job/%s  deleted (%s)\n", p.stamp(now), j.Name, detail)
+		fmt.Fprintf(w, "%s job/%s  deleted (%s)\n", p.stamp(now), j.Name, detail)
 	}
 	r.reported = len(r.gone)
 }
