@@ -161,6 +161,25 @@ func TestOnFailureRestartsInPlace(t *testing.T) {
 	assert.Equal(t, int32(0), jobs[0].Status.Failed)
 }
 
+const cronWithAnnotation = `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: hello
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            sim.kjob.dev/runtime: docker
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: c
+            image: busybox
+`
+
 // TestBadInput: every kind of bad input exits 2 with one line that names
 // the file and what is wrong, and never panics.
 func TestBadInput(t *testing.T) {
@@ -189,6 +208,13 @@ func TestBadInput(t *testing.T) {
 			want: []string{"negative.yaml", `Job "simplejob"`, "spec.parallelism"}},
 		{name: "restartPolicy Always", args: []string{write("always.yaml", strings.Replace(string(hello), "restartPolicy: OnFailure", "restartPolicy: Always", 1))},
 			want: []string{"always.yaml", "spec.template.spec.restartPolicy"}},
+		{name: "unreadable sim annotation", args: []string{write("annotated.yaml", strings.Replace(string(hello),
+			"      name: hello\n", "      name: hello\n      annotations:\n        sim.kjob.dev/exit-codes: \"1,x\"\n        sim.kjob.dev/duration: soon\n", 1))},
+			want: []string{"annotated.yaml", `Job "simplejob"`, "spec.template.metadata.annotations",
+				`annotation sim.kjob.dev/duration="soon"`, `annotation sim.kjob.dev/exit-codes="1,x"`}},
+		{name: "unreadable sim annotation in a CronJob", args: []string{write("cron-annotated.yaml", cronWithAnnotation)},
+			want: []string{"cron-annotated.yaml", `CronJob "hello"`, "spec.jobTemplate.spec.template.metadata.annotations",
+				`annotation sim.kjob.dev/runtime="docker"`}},
 		{name: "unknown output format", args: []string{"-o", "yaml", testdata("hello-job.yaml")}, want: []string{"-o"}},
 	}
 	for _, tc := range cases {
@@ -198,6 +224,7 @@ func TestBadInput(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, errOut, w)
 			}
+			assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
 		})
 	}
 }

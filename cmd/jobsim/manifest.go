@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/kjob-dev/kjob/sim"
 )
 
 // inputError is bad input: a file that cannot be read or parsed, or an
@@ -76,7 +78,34 @@ func readManifests(files []string) ([]manifest, error) {
 	if len(out) == 0 {
 		return nil, badInput("%s: no objects found", strings.Join(files, ", "))
 	}
+	if err := checkSimAnnotations(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkSimAnnotations refuses a Job or CronJob whose pod template has
+// sim.kjob.dev/ annotations the simulated kubelet cannot read. Every pod of
+// it would fail to start (CreateContainerConfigError), so it is bad input,
+// reported before anything runs with the file, the object and the
+// annotation.
+func checkSimAnnotations(manifests []manifest) error {
+	for _, m := range manifests {
+		var annotations map[string]string
+		var path string
+		switch obj := m.obj.(type) {
+		case *batchv1.Job:
+			annotations, path = obj.Spec.Template.Annotations, "spec.template.metadata.annotations"
+		case *batchv1.CronJob:
+			annotations, path = obj.Spec.JobTemplate.Spec.Template.Annotations, "spec.jobTemplate.spec.template.metadata.annotations"
+		default:
+			continue
+		}
+		if _, err := sim.ParseScript(annotations); err != nil {
+			return badInput("%s: %s: %s", m.describe(), path, strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
+	return nil
 }
 
 func decodeAll(file string, data []byte) ([]manifest, error) {
