@@ -215,6 +215,10 @@ func TestBadInput(t *testing.T) {
 		{name: "unreadable sim annotation in a CronJob", args: []string{write("cron-annotated.yaml", cronWithAnnotation)},
 			want: []string{"cron-annotated.yaml", `CronJob "hello"`, "spec.jobTemplate.spec.template.metadata.annotations",
 				`annotation sim.kjob.dev/runtime="docker"`}},
+		{name: "empty file", args: []string{write("empty.yaml", "")}, want: []string{"empty.yaml: no objects found"}},
+		{name: "separators only", args: []string{write("separators.yaml", "---\n---\n")}, want: []string{"separators.yaml: no objects found"}},
+		{name: "separators and comments", args: []string{write("commented.yaml", "# nothing yet\n--- # first\n...\n---\n")},
+			want: []string{"commented.yaml: no objects found"}},
 		{name: "unknown output format", args: []string{"-o", "yaml", testdata("hello-job.yaml")}, want: []string{"-o"}},
 	}
 	for _, tc := range cases {

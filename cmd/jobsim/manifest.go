@@ -134,12 +134,16 @@ func decodeAll(file string, data []byte) ([]manifest, error) {
 	}
 }
 
-// stripComments drops comment-only lines so a document made only of
-// comments counts as empty.
+// stripComments drops comment-only lines and document markers ("---",
+// "...") so a document made only of them counts as empty.
 func stripComments(raw []byte) []byte {
 	var b bytes.Buffer
 	for _, line := range bytes.Split(raw, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+		t := bytes.TrimSpace(line)
+		if marker, _, _ := bytes.Cut(t, []byte("#")); string(bytes.TrimSpace(marker)) == "---" || string(t) == "..." {
+			continue
+		}
+		if len(t) > 0 && t[0] != '#' {
 			b.Write(line)
 			b.WriteByte('\n')
 		}
