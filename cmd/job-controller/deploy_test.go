@@ -126,7 +126,10 @@ func TestClusterRoleIsExactly(t *testing.T) {
 			want = append(want, grant{group, resource, v})
 		}
 	}
-	add("batch", "jobs", "get", "list", "watch", "update", "patch")
+	add("batch", "jobs", "get", "list", "watch", "update", "patch", "create", "delete")
+	add("batch", "cronjobs", "get", "list", "watch")
+	add("batch", "cronjobs/status", "update")
+	add("batch", "cronjobs/finalizers", "update")
 	add("batch", "jobs/status", "update", "patch")
 	add("batch", "jobs/finalizers", "update")
 	add("", "pods", "get", "list", "watch", "create", "delete", "patch", "update")
@@ -198,6 +201,11 @@ func TestDeployment(t *testing.T) {
 	assert.Equal(t, defaultManagedBy, o.managedBy)
 	assert.False(t, o.manageBuiltInJobs, "safe beside the built-in controller unless told otherwise")
 	assert.True(t, o.leaderElect)
+	// The CronJob controller must not run beside kube-controller-manager's,
+	// which honours no annotation; TTL is kube-controller-manager's too.
+	// docs/kind.md turns the CronJob controller on where that one is off.
+	assert.False(t, o.enableCronJob, "safe beside the built-in CronJob controller")
+	assert.False(t, o.enableTTLAfterFinished, "kube-controller-manager's TTL controller does it")
 
 	c := d.Spec.Template.Spec.Containers[0]
 	require.Len(t, c.Ports, 1)

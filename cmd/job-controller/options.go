@@ -15,21 +15,26 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kjob-dev/kjob/controller"
+	"github.com/kjob-dev/kjob/controller/cronjob"
+	"github.com/kjob-dev/kjob/controller/ttl"
 )
 
 // Defaults. The client and leader-election numbers are those of
 // kube-controller-manager, so the controller behaves like the built-in one
 // under load and in a fail-over.
 const (
-	defaultManagedBy      = "kjob.dev/job-controller"
-	defaultBindAddress    = ":8080"
-	defaultQPS            = 20
-	defaultBurst          = 30
-	defaultLeaseName      = "kjob-job-controller"
-	defaultLeaseNamespace = "kjob-system"
-	defaultLeaseDuration  = 15 * time.Second
-	defaultRenewDeadline  = 10 * time.Second
-	defaultRetryPeriod    = 2 * time.Second
+	defaultManagedBy = "kjob.dev/job-controller"
+	// defaultCronJobManagedBy is the kjob.dev/managed-by annotation value
+	// of the CronJobs the CronJob controller runs.
+	defaultCronJobManagedBy = "kjob.dev/cronjob-controller"
+	defaultBindAddress      = ":8080"
+	defaultQPS              = 20
+	defaultBurst            = 30
+	defaultLeaseName        = "kjob-job-controller"
+	defaultLeaseNamespace   = "kjob-system"
+	defaultLeaseDuration    = 15 * time.Second
+	defaultRenewDeadline    = 10 * time.Second
+	defaultRetryPeriod      = 2 * time.Second
 )
 
 // options is the parsed command line.
@@ -41,6 +46,17 @@ type options struct {
 
 	managedBy         string
 	manageBuiltInJobs bool
+
+	// The CronJob and TTL-after-finished controllers run only when
+	// enabled: kube-controller-manager runs both by default, and its
+	// CronJob controller honours no annotation, so kjob's must not run
+	// beside it (controller/cronjob/managedby.go).
+	enableCronJob             bool
+	cronJobManagedBy          string
+	manageUnannotatedCronJobs bool
+	cronJobWorkers            int
+	enableTTLAfterFinished    bool
+	ttlWorkers                int
 
 	bindAddress string
 
@@ -84,6 +100,17 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	fs.BoolVar(&o.manageBuiltInJobs, "manage-builtin-jobs", false,
 		"also reconcile Jobs that belong to the built-in controller (spec.managedBy unset or "+controller.BuiltInControllerName+"); "+
 			"only for clusters whose kube-controller-manager runs without its job-controller")
+	fs.BoolVar(&o.enableCronJob, "enable-cronjob-controller", false,
+		"also run the CronJob controller; only where kube-controller-manager runs without its cronjob-controller, which honours no annotation")
+	fs.StringVar(&o.cronJobManagedBy, "cronjob-managed-by", defaultCronJobManagedBy,
+		"the "+cronjob.ManagedByAnnotation+" annotation value of the CronJobs the CronJob controller runs")
+	fs.BoolVar(&o.manageUnannotatedCronJobs, "manage-unannotated-cronjobs", false,
+		"the CronJob controller also runs CronJobs without the "+cronjob.ManagedByAnnotation+" annotation, standing in for the built-in one; needs --enable-cronjob-controller")
+	fs.IntVar(&o.cronJobWorkers, "cronjob-workers", cronjob.DefaultWorkers, "CronJobs synced at once (kube-controller-manager's --concurrent-cron-job-syncs)")
+	fs.BoolVar(&o.enableTTLAfterFinished, "enable-ttl-after-finished-controller", false,
+		"also run the TTL-after-finished controller, which deletes every finished Job whose spec.ttlSecondsAfterFinished has passed")
+	fs.IntVar(&o.ttlWorkers, "ttl-after-finished-workers", ttl.DefaultWorkers,
+		"Jobs checked for an expired TTL at once (kube-controller-manager's --concurrent-ttl-after-finished-syncs)")
 	fs.StringVar(&o.bindAddress, "bind-address", defaultBindAddress, "host:port serving /metrics, /healthz and /readyz; empty turns the server off")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "run the workers only while holding the Lease, so that replicas take turns")
 	fs.StringVar(&o.leaseName, "leader-elect-lease-name", defaultLeaseName, "name of the coordination.k8s.io Lease")
@@ -128,6 +155,9 @@ func (o *options) validate() error {
 		}
 		return badFlag("managed-by", o.managedBy, "%v", err)
 	}
+	if err := o.validateCronJobAndTTL(); err != nil {
+		return err
+	}
 	if err := validateBindAddress(o.bindAddress); err != nil {
 		return badFlag("bind-address", o.bindAddress, "%v", err)
 	}
@@ -154,6 +184,25 @@ func (o *options) validate() error {
 	if o.renewDeadline <= time.Duration(leaderelection.JitterFactor*float64(o.retryPeriod)) {
 		return badFlag("leader-elect-renew-deadline", o.renewDeadline, "must be greater than %v times --leader-elect-retry-period (%v)",
 			leaderelection.JitterFactor, o.retryPeriod)
+	}
+	return nil
+}
+
+// validateCronJobAndTTL checks the flags of the optional controllers. They
+// are checked even when their controller is off, so that turning it on
+// later cannot reveal a bad value.
+func (o *options) validateCronJobAndTTL() error {
+	if err := controller.ValidateControllerName(o.cronJobManagedBy); err != nil {
+		return badFlag("cronjob-managed-by", o.cronJobManagedBy, "%v", err)
+	}
+	if o.manageUnannotatedCronJobs && !o.enableCronJob {
+		return badFlag("manage-unannotated-cronjobs", o.manageUnannotatedCronJobs, "has no effect without --enable-cronjob-controller")
+	}
+	if o.cronJobWorkers < 1 {
+		return badFlag("cronjob-workers", o.cronJobWorkers, "must be at least 1")
+	}
+	if o.ttlWorkers < 1 {
+		return badFlag("ttl-after-finished-workers", o.ttlWorkers, "must be at least 1")
 	}
 	return nil
 }

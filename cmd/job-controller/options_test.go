@@ -16,17 +16,25 @@ func TestParseOptionsDefaults(t *testing.T) {
 	o, err := parseOptions(nil, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Equal(t, &options{
-		workers:        5,
-		qps:            20,
-		burst:          30,
-		managedBy:      "kjob.dev/job-controller",
-		bindAddress:    ":8080",
-		leaderElect:    true,
-		leaseName:      "kjob-job-controller",
-		leaseNamespace: "kjob-system",
-		leaseDuration:  15 * time.Second,
-		renewDeadline:  10 * time.Second,
-		retryPeriod:    2 * time.Second,
+		workers:   5,
+		qps:       20,
+		burst:     30,
+		managedBy: "kjob.dev/job-controller",
+		// The CronJob and TTL controllers are off: the binary is safe
+		// beside kube-controller-manager as it is.
+		enableCronJob:             false,
+		cronJobManagedBy:          "kjob.dev/cronjob-controller",
+		manageUnannotatedCronJobs: false,
+		cronJobWorkers:            5,
+		enableTTLAfterFinished:    false,
+		ttlWorkers:                5,
+		bindAddress:               ":8080",
+		leaderElect:               true,
+		leaseName:                 "kjob-job-controller",
+		leaseNamespace:            "kjob-system",
+		leaseDuration:             15 * time.Second,
+		renewDeadline:             10 * time.Second,
+		retryPeriod:               2 * time.Second,
 	}, o)
 }
 
@@ -45,6 +53,41 @@ func TestParseOptionsValues(t *testing.T) {
 	assert.True(t, o.manageBuiltInJobs)
 	assert.Equal(t, "127.0.0.1:9090", o.bindAddress)
 	assert.False(t, o.leaderElect)
+	assert.False(t, o.enableCronJob)
+	assert.False(t, o.enableTTLAfterFinished)
+}
+
+// TestParseOptionsOptionalControllers: the flags of the CronJob and
+// TTL-after-finished controllers, alone and together.
+func TestParseOptionsOptionalControllers(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want func(*options)
+	}{
+		{"cronjob on, annotated only", []string{"--enable-cronjob-controller"},
+			func(o *options) { o.enableCronJob = true }},
+		{"cronjob on, unannotated too", []string{"--enable-cronjob-controller", "--manage-unannotated-cronjobs"},
+			func(o *options) { o.enableCronJob, o.manageUnannotatedCronJobs = true, true }},
+		{"cronjob under another name", []string{"--enable-cronjob-controller", "--cronjob-managed-by=example.com/cron", "--cronjob-workers=2"},
+			func(o *options) { o.enableCronJob, o.cronJobManagedBy, o.cronJobWorkers = true, "example.com/cron", 2 }},
+		{"ttl on", []string{"--enable-ttl-after-finished-controller", "--ttl-after-finished-workers=3"},
+			func(o *options) { o.enableTTLAfterFinished, o.ttlWorkers = true, 3 }},
+		{"both on", []string{"--enable-cronjob-controller", "--enable-ttl-after-finished-controller"},
+			func(o *options) { o.enableCronJob, o.enableTTLAfterFinished = true, true }},
+		{"explicitly off", []string{"--enable-cronjob-controller=false", "--enable-ttl-after-finished-controller=false"},
+			func(*options) {}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := parseOptions(nil, &bytes.Buffer{})
+			require.NoError(t, err)
+			tc.want(want)
+			got, err := parseOptions(tc.args, &bytes.Buffer{})
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
 }
 
 // TestParseOptionsRejects: every bad value is refused with a message that
@@ -69,6 +112,12 @@ func TestParseOptionsRejects(t *testing.T) {
 		{[]string{"--leader-elect-retry-period=0s"}, "--leader-elect-retry-period"},
 		{[]string{"--leader-elect-lease-duration=10s"}, "--leader-elect-lease-duration"},
 		{[]string{"--leader-elect-renew-deadline=2s"}, "--leader-elect-renew-deadline"},
+		{[]string{"--cronjob-managed-by="}, "--cronjob-managed-by"},
+		{[]string{"--cronjob-managed-by=cron"}, "--cronjob-managed-by"},
+		{[]string{"--manage-unannotated-cronjobs"}, "--manage-unannotated-cronjobs"},
+		{[]string{"--cronjob-workers=0"}, "--cronjob-workers"},
+		{[]string{"--ttl-after-finished-workers=0"}, "--ttl-after-finished-workers"},
+		{[]string{"--enable-cronjob-controller=maybe"}, "-enable-cronjob-controller"},
 		{[]string{"--workers=many"}, "-workers"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"stray"}, "stray"},

@@ -15,6 +15,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stesting "k8s.io/client-go/testing"
+	clientworkqueue "k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
@@ -117,6 +118,7 @@ const leaseNamespace = "kube-system"
 type runningController struct {
 	base string // http://host:port of its server
 	ctrl atomic.Pointer[controller.Controller]
+	all  atomic.Pointer[controllers]
 	stop context.CancelFunc
 	done chan error
 }
@@ -132,7 +134,12 @@ func (c *simCluster) start(t *testing.T, ctx context.Context, args ...string) *r
 	r := &runningController{base: "http://" + listener.Addr().String(), stop: stop, done: make(chan error, 1)}
 	go func() {
 		r.done <- run(ctx, o, runEnv{client: c.cluster.Client(), clock: c.clock, listener: listener,
-			built: func(ctrl *controller.Controller) { r.ctrl.Store(ctrl) }})
+			built: func(cs *controllers) { r.ctrl.Store(cs.job); r.all.Store(cs) },
+			// Requeues become timers on the virtual clock at once, so the
+			// runner never jumps past one (sim.DelayOnClock).
+			wrapQueue: func(q clientworkqueue.TypedRateLimitingInterface[string], rl clientworkqueue.TypedRateLimiter[string]) clientworkqueue.TypedRateLimitingInterface[string] {
+				return sim.DelayOnClock(q, rl, c.clock)
+			}})
 	}()
 	t.Cleanup(stop)
 	require.Eventually(t, func() bool {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -39,6 +40,10 @@ const (
 	deployNamespace      = "kjob-system"
 	deployServiceAccount = "kjob-job-controller"
 	deployManagedBy      = "kjob.dev/job-controller"
+	// The annotation, and the --cronjob-managed-by default, that put a
+	// CronJob in the hands of kjob's CronJob controller.
+	deployCronJobAnnotation = "kjob.dev/managed-by"
+	deployCronJobManagedBy  = "kjob.dev/cronjob-controller"
 )
 
 // readDeployManifests decodes every object of deploy/kubernetes/, in file
@@ -119,6 +124,13 @@ func serviceAccountKubeconfig(t *testing.T) string {
 // manifests pass server-side validation, the hello Job completes, the
 // controller needs no request the role does not grant, and a request
 // outside the role is forbidden.
+//
+// The binary runs with the CronJob and TTL-after-finished controllers on.
+// The shipped Deployment leaves them off, but docs/kind.md turns the
+// CronJob one on and the role grants what both need: a CronJob annotated
+// for kjob gets its Job and its status written (the first start time is
+// up to a minute away), and a finished Job with ttlSecondsAfterFinished: 0
+// is deleted.
 func TestShippedRBAC(t *testing.T) {
 	client := requireControlPlane(t)
 	objs := readDeployManifests(t)
@@ -151,6 +163,8 @@ func TestShippedRBAC(t *testing.T) {
 		"--leader-elect-namespace="+deployNamespace,
 		"--leader-elect-lease-name=kjob-job-controller",
 		"--bind-address=127.0.0.1:0",
+		"--enable-cronjob-controller",
+		"--enable-ttl-after-finished-controller",
 		"--v=2",
 	)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -175,11 +189,47 @@ func TestShippedRBAC(t *testing.T) {
 	// A Job of the built-in controller (no spec.managedBy): without
 	// --manage-builtin-jobs the binary must leave it alone.
 	builtIn := createJob(t, client, ns, scripted("builtin", nil))
+
+	// The CronJob and TTL controllers work in a namespace of their own, so
+	// their pods do not mix with the hello Job's.
+	cronNS := newNamespace(t, client)
+	short := scripted("short", map[string]string{"sim.kjob.dev/duration": "200ms"})
+	short.Spec.ManagedBy = ptr.To(deployManagedBy)
+	cj, err := client.BatchV1().CronJobs(cronNS).Create(context.Background(), &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "every-minute", Annotations: map[string]string{deployCronJobAnnotation: deployCronJobManagedBy}},
+		Spec:       batchv1.CronJobSpec{Schedule: "* * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: short.Spec}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	expiring := scripted("expiring", map[string]string{"sim.kjob.dev/duration": "200ms"})
+	expiring.Spec.ManagedBy = ptr.To(deployManagedBy)
+	expiring.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
+	createJob(t, client, cronNS, expiring)
+
 	job = waitForJob(t, client, ns, job.Name, "Complete", func(j *batchv1.Job) bool {
 		return hasCondition(j, batchv1.JobComplete)
 	})
 	assert.Equal(t, int32(16), job.Status.Succeeded)
 	waitForPods(t, client, ns, "finished without finalizers", noFinalizers)
+
+	waitForJobGone(t, client, cronNS, expiring.Name)
+	err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 90*time.Second, true,
+		func(ctx context.Context) (bool, error) {
+			got, err := client.BatchV1().CronJobs(cronNS).Get(ctx, cj.Name, metav1.GetOptions{})
+			if err != nil || got.Status.LastScheduleTime == nil {
+				return false, nil
+			}
+			jobs, err := client.BatchV1().Jobs(cronNS).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for i := range jobs.Items {
+				if metav1.IsControlledBy(&jobs.Items[i], got) {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	require.NoError(t, err, "the CronJob got a Job and a status write within a minute and a half")
 
 	lease, err := client.CoordinationV1().Leases(deployNamespace).Get(context.Background(), "kjob-job-controller", metav1.GetOptions{})
 	require.NoError(t, err, "the controller took its Lease under the shipped Role")
