@@ -106,10 +106,13 @@ func TestPodsim(t *testing.T) {
 		create(pod)
 		waitForPod(t, client, ns, "long", "Ready", func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
 		require.NoError(t, client.CoreV1().Pods(ns).Delete(ctx, "long", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](30)}))
-		pod = waitForPod(t, client, ns, "long", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		// podsim writes the Failed status first and deletes the pod for good
+		// (grace 0) right after: wait for both, not just the first.
+		pod = waitForPod(t, client, ns, "long", "Failed and deleted with grace 0", func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodFailed && ptr.Deref(p.DeletionGracePeriodSeconds, -1) == 0
+		})
 		require.NotNil(t, pod.Status.ContainerStatuses[0].State.Terminated)
 		assert.Equal(t, int32(143), pod.Status.ContainerStatuses[0].State.Terminated.ExitCode, "ended by SIGTERM")
-		assert.Equal(t, ptr.To[int64](0), pod.DeletionGracePeriodSeconds, "podsim deleted it for good")
 
 		pod.Finalizers = nil
 		_, err := client.CoreV1().Pods(ns).Update(ctx, pod, metav1.UpdateOptions{})
