@@ -62,12 +62,18 @@ func TestServe(t *testing.T) {
 
 			_, err := client.CoreV1().Pods("default").Create(ctx, tc.pod, metav1.CreateOptions{})
 			require.NoError(t, err)
-			var pod *corev1.Pod
+			// The container's output reaches stdout on its own path, which
+			// may finish a moment after the status write: wait for both.
+			pod := &corev1.Pod{}
 			err = wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-				pod, err = client.CoreV1().Pods("default").Get(ctx, tc.pod.Name, metav1.GetOptions{})
-				return err == nil && pod.Status.Phase == tc.wantPhase, nil
+				got, err := client.CoreV1().Pods("default").Get(ctx, tc.pod.Name, metav1.GetOptions{})
+				if err != nil {
+					return false, nil
+				}
+				pod = got
+				return pod.Status.Phase == tc.wantPhase && stdout.String() == tc.wantLog, nil
 			})
-			require.NoError(t, err, "pod never reached %s; last: %+v", tc.wantPhase, pod.Status)
+			require.NoError(t, err, "pod never reached %s with log %q; last: %+v, log %q", tc.wantPhase, tc.wantLog, pod.Status, stdout.String())
 			assert.Equal(t, "n1", pod.Spec.NodeName)
 			require.Len(t, pod.Status.ContainerStatuses, 1)
 			assert.Equal(t, tc.wantLog, stdout.String())
